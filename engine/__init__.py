@@ -1,0 +1,1 @@
+"""The rules language: parse, check and compile programmes, then decide transactions."""

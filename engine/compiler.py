@@ -1,0 +1,634 @@
+"""From rules text to a compiled programme, as an ordered list of named, timed stages.
+
+parse → check → normalise → analyse → layout → index → lower
+
+The result holds the checked :class:`~engine.program.Program` (for the decision walk, the
+reference evaluator and explanations) and a :class:`~tessera.ext.Matcher` built from
+predicate tables:
+
+* every rule becomes conjunctive rows (its DNF);
+* a row that tests a selective key (merchant, terminal, card BIN, mcc, a merchant group, a
+  custom text attribute) is *anchored*: an index maps each value of the key to the rows
+  that name it, so a row whose key differs from the transaction's costs nothing;
+* the other rows form the *general block*: for each slot they test, sorted breakpoints cut
+  the values into intervals and each interval has a bitset of the rows it satisfies; a
+  transaction ANDs one bitset per slot;
+* what a column cannot index (bit-mask tests, huge interval sets) stays in a row's
+  residual list and is checked for the rows that survive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ast
+from . import program as P
+from .checker import check, complement, normalize
+from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
+from .layout import LINE_SLOTS, Layout, mask_words
+from .normal import Row, TooComplex, implies, rule_rows, simplify, to_dnf
+from .parser import parse
+
+LIT_INTERVALS, LIT_ANY, LIT_NONE = 0, 1, 2
+MAX_ANCHOR_POINTS = 256
+GENERAL_TABLE_BUDGET = 32 * 1024 * 1024  # bytes per slot before its tests go residual
+SHADOW_CHECK_BUDGET = 2_000_000
+ANCHOR_SCORES = {
+    "merchant": 100, "terminal": 100, "card_bin": 90, "attr": 60, "mcc": 60,
+    "merchant_groups": 70,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    kind: int
+    slot: int
+    data: tuple[int, ...]  # flattened (low, high) pairs, or mask words
+
+    @property
+    def points(self) -> list[int] | None:
+        """The values an interval literal accepts, when they are few enough to index."""
+        if self.kind != LIT_INTERVALS:
+            return None
+        total, values = 0, []
+        for i in range(0, len(self.data), 2):
+            low, high = self.data[i], self.data[i + 1]
+            total += high - low + 1
+            if total > MAX_ANCHOR_POINTS:
+                return None
+            values.extend(range(low, high + 1))
+        return values
+
+
+@dataclass(slots=True)
+class Stage:
+    name: str
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class CompiledProgram:
+    program: P.Program
+    matcher: object  # tessera.ext.Matcher
+    layout: Layout
+    diagnostics: Diagnostics
+    stages: list[Stage]
+    version: str
+    row_count: int
+    anchored_rows: int
+    general_rows: int
+
+    @property
+    def compile_seconds(self) -> float:
+        return sum(stage.seconds for stage in self.stages)
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        return tuple(rule.name for rule in self.program.rules)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.matcher.nbytes)
+
+    def match(self, txn: object, member: object) -> list[int]:
+        """Walk indices of the rules that match, in walk order."""
+        return self.matcher.match(txn, member)
+
+
+@dataclass(slots=True)
+class _Build:
+    """State carried from stage to stage."""
+
+    path: str
+    source: str
+    base_dir: str | None
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    module: ast.Module | None = None
+    program: P.Program | None = None
+    rows: list[tuple[int, Row]] = field(default_factory=list)  # (walk index, row)
+    layout: Layout = field(default_factory=Layout)
+    lowered: list[tuple[int, list[Literal]]] = field(default_factory=list)
+    filters: list[list[list[Literal]]] = field(default_factory=list)
+    tables: dict[str, object] = field(default_factory=dict)
+    anchored: int = 0
+    general: int = 0
+
+
+def compile_file(path: str) -> CompiledProgram:
+    """Compile a rules file; :class:`RulesError` carries every diagnostic."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+    except UnicodeDecodeError as exc:
+        diagnostics = Diagnostics()
+        diagnostics.add(Diagnostic("error", "E101", f"not UTF-8 text ({exc.reason})", Location(path, 1, 1)))
+        raise RulesError(diagnostics) from None
+    return compile_source(source, path)
+
+
+def compile_source(source: str, path: str = "<rules>", base_dir: str | None = None) -> CompiledProgram:
+    build = _Build(path, source, base_dir)
+    stages: list[Stage] = []
+    for name, run in STAGES:
+        stage = Stage(name)
+        started = time.perf_counter()
+        run(build)
+        stage.seconds = time.perf_counter() - started
+        stages.append(stage)
+        if build.diagnostics.errors:
+            raise RulesError(build.diagnostics)
+    assert build.program is not None
+    from tessera.ext import Matcher  # the compiled core; only the compiler builds it
+
+    started = time.perf_counter()
+    matcher = Matcher(build.tables)
+    stages.append(Stage("load", time.perf_counter() - started))
+    return CompiledProgram(
+        program=build.program,
+        matcher=matcher,
+        layout=build.layout,
+        diagnostics=build.diagnostics,
+        stages=stages,
+        version=_version(build),
+        row_count=len(build.lowered),
+        anchored_rows=build.anchored,
+        general_rows=build.general,
+    )
+
+
+# ---- stages -----------------------------------------------------------------------------
+
+
+def _stage_parse(build: _Build) -> None:
+    try:
+        build.module = parse(build.source, build.path)
+    except RulesError as err:
+        for diagnostic in err.diagnostics.items:
+            build.diagnostics.add(diagnostic)
+
+
+def _stage_check(build: _Build) -> None:
+    assert build.module is not None
+    program, diagnostics = check(build.module, build.base_dir)
+    for diagnostic in diagnostics.items:
+        build.diagnostics.add(diagnostic)
+    build.program = program
+
+
+def _stage_normalise(build: _Build) -> None:
+    assert build.program is not None
+    lines = build.source.splitlines()
+    for rule in build.program.rules:
+        try:
+            rows = rule_rows(rule)
+        except TooComplex as exc:
+            _diag(build, lines, "error", "E509", f"the condition of {rule.name!r} expands to more than "
+                  f"{exc.rows - 1} alternatives; split the rule or simplify the condition", rule.loc)
+            continue
+        if not rows:
+            _diag(build, lines, "warning", "W001", f"rule {rule.name!r} can never match", rule.loc)
+        build.rows.extend((rule.walk_index, row) for row in rows)
+
+
+def _stage_analyse(build: _Build) -> None:
+    """Warn about rules that an earlier ``stop`` or exclusive rule always takes first."""
+    assert build.program is not None
+    lines = build.source.splitlines()
+    by_rule: dict[int, list[Row]] = {}
+    for index, row in build.rows:
+        by_rule.setdefault(index, []).append(row)
+    rules = build.program.rules
+    budget = SHADOW_CHECK_BUDGET
+    takers = [r for r in rules if (r.stop or (r.exclusive and r.group)) and not r.limits and r.budget is None]
+    for later in rules:
+        later_rows = by_rule.get(later.walk_index)
+        if not later_rows:
+            continue
+        for earlier in takers:
+            if earlier.walk_index >= later.walk_index:
+                break
+            if not earlier.stop and earlier.group != later.group:
+                continue
+            budget -= len(later_rows) * len(by_rule.get(earlier.walk_index, ()))
+            if budget < 0:
+                return
+            if implies(later_rows, by_rule.get(earlier.walk_index, [])):
+                why = "stops the walk" if earlier.stop else f"takes exclusive group {earlier.group!r}"
+                _diag(build, lines, "warning", "W002",
+                      f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) always "
+                      f"matches first and {why}", later.loc)
+                break
+
+
+def _stage_layout(build: _Build) -> None:
+    """Claim slots and dictionary ids for everything the rows and filters test."""
+    program = build.program
+    assert program is not None
+    layout = build.layout
+    group_bits, segment_bits = _mask_names(build)
+    layout.merchant_groups = group_bits
+    layout.segments = segment_bits
+    if group_bits:
+        layout.merchant_group_slot(len(group_bits))
+        for bit, name in enumerate(group_bits):
+            for merchant in sorted(program.groups[name].values):
+                layout.text_id("merchant", merchant)
+    if segment_bits:
+        layout.segments_slot(len(segment_bits))
+    for walk_index, row in build.rows:
+        build.lowered.append((walk_index, _lower_row(row, layout)))
+    for filt in program.filters:
+        build.filters.append(_lower_filter(filt, layout))
+        # A filter's aggregates are computed together; claim their slots only if tested.
+
+
+def _stage_index(build: _Build) -> None:
+    program = build.program
+    assert program is not None
+    layout = build.layout
+    anchors: dict[tuple[int, int], list[int]] = {}  # (kind, slot) -> rows ; kind 0 iv, 1 mask
+    anchor_values: dict[int, dict[int, list[int]]] = {}
+    mask_anchor: dict[int, dict[int, list[int]]] = {}
+    general: list[int] = []
+    verify: list[list[Literal]] = []
+    anchored_of: list[Literal | None] = []
+    slot_kind = _slot_kinds(layout)
+    for row_id, (_walk, literals) in enumerate(build.lowered):
+        best, best_score = None, 0
+        for literal in literals:
+            score = _anchor_score(literal, slot_kind)
+            if score > best_score:
+                best, best_score = literal, score
+        anchored_of.append(best)
+        if best is None:
+            general.append(row_id)
+            verify.append([])
+            continue
+        verify.append([lit for lit in literals if lit is not best])
+        if best.kind == LIT_INTERVALS:
+            per_value = anchor_values.setdefault(best.slot, {})
+            for value in best.points or ():
+                per_value.setdefault(value, []).append(row_id)
+        else:
+            per_bit = mask_anchor.setdefault(best.slot, {})
+            for word_index, word in enumerate(best.data):
+                while word:
+                    low = word & -word
+                    bit = word_index * 64 + low.bit_length() - 1
+                    per_bit.setdefault(bit, []).append(row_id)
+                    word ^= low
+    del anchors
+    build.anchored = len(build.lowered) - len(general)
+    build.general = len(general)
+    general_tables, residual = _general_tables(build.lowered, general)
+    for row_id, extra in residual.items():
+        verify[row_id] = extra
+    build.tables = _pack(build, general, general_tables, verify, anchor_values, mask_anchor)
+
+
+STAGES: list[tuple[str, Callable[[_Build], None]]] = [
+    ("parse", _stage_parse),
+    ("check", _stage_check),
+    ("normalise", _stage_normalise),
+    ("analyse", _stage_analyse),
+    ("layout", _stage_layout),
+    ("index", _stage_index),
+]
+
+
+# ---- lowering helpers ----------------------------------------------------------------------
+
+
+def _diag(build: _Build, lines: list[str], severity: str, code: str, message: str, loc: Location) -> None:
+    source_line = lines[loc.line - 1] if 0 < loc.line <= len(lines) else ""
+    build.diagnostics.add(Diagnostic(severity, code, message, loc, source_line))
+
+
+def _mask_names(build: _Build) -> tuple[list[str], list[str]]:
+    groups: set[str] = set()
+    segments: set[str] = set()
+    for _walk, row in build.rows:
+        for leaf in row.texts:
+            if leaf.attr.kind == "merchant" and leaf.group is not None:
+                groups.add(leaf.group)
+        for leaf in row.sets:
+            segments.update(leaf.values)
+    return sorted(groups), sorted(segments)
+
+
+def _mask(bits: list[str], names: frozenset[str] | set[str], words: int) -> tuple[int, ...]:
+    mask = [0] * words
+    for name in names:
+        bit = bits.index(name)
+        mask[bit // 64] |= 1 << (bit % 64)
+    return tuple(_signed(word) for word in mask)
+
+
+def _signed(word: int) -> int:
+    return word - (1 << 64) if word >= 1 << 63 else word
+
+
+def _flatten(intervals: P.Intervals) -> tuple[int, ...]:
+    return tuple(value for pair in intervals for value in pair)
+
+
+def _text_literal(slot: int, ids: list[int], negated: bool) -> Literal:
+    intervals = normalize([(i, i) for i in ids])
+    if negated:
+        intervals = complement(intervals)
+    return Literal(LIT_INTERVALS, slot, _flatten(intervals))
+
+
+def _lower_row(row: Row, layout: Layout) -> list[Literal]:
+    by_slot: dict[int, P.Intervals] = {}
+    literals: list[Literal] = []
+
+    def add_intervals(slot: int, intervals: P.Intervals) -> None:
+        from .checker import intersect
+
+        prev = by_slot.get(slot)
+        by_slot[slot] = intervals if prev is None else intersect(prev, intervals)
+
+    for attr, intervals in row.nums:
+        add_intervals(layout.slot_of(attr), intervals)
+    for leaf in row.texts:
+        if leaf.attr.kind == "merchant" and leaf.group is not None:
+            slot = layout.slots["merchant_groups"]
+            words = mask_words(len(layout.merchant_groups))
+            kind = LIT_NONE if leaf.negated else LIT_ANY
+            literals.append(Literal(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
+            continue
+        slot = layout.slot_of(leaf.attr)
+        field_name = leaf.attr.kind if leaf.attr.kind != "attr" else f"attr:{leaf.attr.arg}"
+        ids = [layout.text_id(field_name, value) for value in sorted(leaf.values)]
+        lit = _text_literal(slot, ids, leaf.negated)
+        add_intervals(slot, tuple(zip(lit.data[::2], lit.data[1::2], strict=True)))
+    for leaf in row.sets:
+        slot = layout.slots["segments"]
+        words = mask_words(len(layout.segments))
+        kind = LIT_NONE if leaf.negated else LIT_ANY
+        literals.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
+    ivs = [Literal(LIT_INTERVALS, slot, _flatten(intervals)) for slot, intervals in sorted(by_slot.items())]
+    return ivs + literals
+
+
+def _lower_filter(filt: P.BasketFilter, layout: Layout) -> list[list[Literal]]:
+    """A basket filter as rows of literals over the four line slots."""
+    rows: list[list[Literal]] = []
+    for leaves in to_dnf(filt.condition):
+        row = simplify(leaves)
+        if row is None:
+            continue
+        by_slot: dict[int, P.Intervals] = {}
+        for attr, intervals in row.nums:
+            by_slot[LINE_SLOTS[attr.kind]] = intervals
+        for leaf in row.texts:
+            ids = [layout.line_id(leaf.attr.kind, value) for value in sorted(leaf.values)]
+            lit = _text_literal(LINE_SLOTS[leaf.attr.kind], ids, leaf.negated)
+            intervals = tuple(zip(lit.data[::2], lit.data[1::2], strict=True))
+            prev = by_slot.get(lit.slot)
+            if prev is not None:
+                from .checker import intersect
+
+                intervals = intersect(prev, intervals)
+            by_slot[lit.slot] = intervals
+        rows.append([Literal(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())])
+    return rows
+
+
+def _slot_kinds(layout: Layout) -> dict[int, str]:
+    kinds: dict[int, str] = {}
+    for key, slot in layout.slots.items():
+        if isinstance(key, tuple) and key[0] == "text":
+            kinds[slot] = key[1]
+        elif isinstance(key, tuple) and key[0] == "attr":
+            kinds[slot] = "attr"
+        elif key == "mcc":
+            kinds[slot] = "mcc"
+        elif key == "merchant_groups":
+            kinds[slot] = "merchant_groups"
+    return kinds
+
+
+def _anchor_score(literal: Literal, slot_kind: dict[int, str]) -> int:
+    kind = slot_kind.get(literal.slot)
+    if kind is None:
+        return 0
+    if literal.kind == LIT_INTERVALS:
+        points = literal.points
+        if not points or (kind == "mcc" and len(points) > 32):
+            return 0
+        return ANCHOR_SCORES.get(kind, 0)
+    if literal.kind == LIT_ANY and kind == "merchant_groups":
+        return ANCHOR_SCORES["merchant_groups"]
+    return 0
+
+
+def _general_tables(
+    lowered: list[tuple[int, list[Literal]]], general: list[int]
+) -> tuple[list[tuple[int, list[int], np.ndarray]], dict[int, list[Literal]]]:
+    """Per slot: breakpoints and one bitset of general rows per interval between them."""
+    words = max(1, (len(general) + 63) // 64)
+    per_slot: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+    residual: dict[int, list[Literal]] = {}
+    for position, row_id in enumerate(general):
+        for literal in lowered[row_id][1]:
+            if literal.kind == LIT_INTERVALS:
+                per_slot.setdefault(literal.slot, []).append((position, literal.data))
+            else:
+                residual.setdefault(row_id, []).append(literal)
+    tables = []
+    for slot, entries in sorted(per_slot.items()):
+        points = set()
+        for _position, data in entries:
+            for i in range(0, len(data), 2):
+                if data[i] != P.INT_MIN:
+                    points.add(data[i])
+                if data[i + 1] != P.INT_MAX:
+                    points.add(data[i + 1] + 1)
+        breakpoints = sorted(points)
+        if (len(breakpoints) + 1) * words * 8 > GENERAL_TABLE_BUDGET:
+            for position, data in entries:
+                residual.setdefault(general[position], []).append(Literal(LIT_INTERVALS, slot, data))
+            continue
+        table = np.zeros((len(breakpoints) + 1, words), dtype=np.uint64)
+        constrained = np.zeros(words, dtype=np.uint64)
+        for position, data in entries:
+            word, bit = divmod(position, 64)
+            flag = np.uint64(1 << bit)
+            constrained[word] |= flag
+            for i in range(0, len(data), 2):
+                first = 0 if data[i] == P.INT_MIN else bisect_right(breakpoints, data[i])
+                last = bisect_right(breakpoints, data[i + 1])
+                table[first : last + 1, word] |= flag
+        everyone = _all_rows(len(general), words)
+        table |= everyone & ~constrained
+        tables.append((slot, breakpoints, table))
+    return tables, residual
+
+
+def _all_rows(count: int, words: int) -> np.ndarray:
+    mask = np.zeros(words, dtype=np.uint64)
+    full, rest = divmod(count, 64)
+    mask[:full] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    if rest:
+        mask[full] = np.uint64((1 << rest) - 1)
+    return mask
+
+
+def _pack(
+    build: _Build,
+    general: list[int],
+    general_tables: list[tuple[int, list[int], np.ndarray]],
+    verify: list[list[Literal]],
+    anchor_values: dict[int, dict[int, list[int]]],
+    mask_anchor: dict[int, dict[int, list[int]]],
+) -> dict[str, object]:
+    """Flatten everything into the int64/uint64 arrays the matcher reads."""
+    program = build.program
+    assert program is not None
+    layout = build.layout
+    pool: list[int] = []
+
+    def literal_arrays(rows: list[list[Literal]]) -> tuple[np.ndarray, ...]:
+        starts, kinds, slots, offsets, lengths = [0], [], [], [], []
+        for literals in rows:
+            for literal in literals:
+                kinds.append(literal.kind)
+                slots.append(literal.slot)
+                offsets.append(len(pool))
+                lengths.append(len(literal.data) // 2 if literal.kind == LIT_INTERVALS else len(literal.data))
+                pool.extend(literal.data)
+            starts.append(len(kinds))
+        return (
+            np.asarray(starts, dtype=np.int64), np.asarray(kinds, dtype=np.int64),
+            np.asarray(slots, dtype=np.int64), np.asarray(offsets, dtype=np.int64),
+            np.asarray(lengths, dtype=np.int64),
+        )
+
+    row_start, lit_kind, lit_slot, lit_off, lit_len = literal_arrays(verify)
+    filter_rows = [row for filt in build.filters for row in filt]
+    f_row_start, f_kind, f_slot, f_off, f_len = literal_arrays(filter_rows)
+    filter_row_span = [0]
+    for filt in build.filters:
+        filter_row_span.append(filter_row_span[-1] + len(filt))
+
+    # Anchors on interval slots: per slot, sorted keys with a CSR list of rows.
+    a_slot, a_key_start, keys, key_row_start, key_rows = [], [0], [], [0], []
+    for slot, per_value in sorted(anchor_values.items()):
+        a_slot.append(slot)
+        for value in sorted(per_value):
+            keys.append(value)
+            key_rows.extend(per_value[value])
+            key_row_start.append(len(key_rows))
+        a_key_start.append(len(keys))
+    # Anchors on mask slots: per slot, per bit, a CSR list of rows.
+    m_slot, m_words, m_bit_start, bit_row_start, bit_rows = [], [], [0], [0], []
+    for slot, per_bit in sorted(mask_anchor.items()):
+        width = _slot_width(layout, slot)
+        m_slot.append(slot)
+        m_words.append(width)
+        for bit in range(width * 64):
+            bit_rows.extend(per_bit.get(bit, ()))
+            bit_row_start.append(len(bit_rows))
+        m_bit_start.append(len(bit_row_start) - 1)
+
+    g_words = max(1, (len(general) + 63) // 64)
+    g_slot, g_bp_start, g_bps, g_table_start, g_tables = [], [0], [], [0], []
+    for slot, breakpoints, table in general_tables:
+        g_slot.append(slot)
+        g_bps.extend(breakpoints)
+        g_bp_start.append(len(g_bps))
+        g_tables.append(table.reshape(-1))
+        g_table_start.append(g_table_start[-1] + table.size)
+
+    from .timezone import transitions
+
+    tz_starts, tz_offsets = transitions(program.timezone)
+    group_masks = np.zeros((len(layout.text_ids.get("merchant", {})), mask_words(len(layout.merchant_groups))), dtype=np.uint64)
+    if layout.merchant_groups:
+        merchant_ids = layout.text_ids["merchant"]
+        for bit, name in enumerate(layout.merchant_groups):
+            for merchant in program.groups[name].values:
+                group_masks[merchant_ids[merchant], bit // 64] |= np.uint64(1 << (bit % 64))
+    filter_slots = np.full((len(build.filters), 3), -1, dtype=np.int64)
+    for key, slot in layout.slots.items():
+        if isinstance(key, tuple) and key[0] in ("basket_qty", "basket_amount", "basket_has"):
+            column = ("basket_qty", "basket_amount", "basket_has").index(key[0])
+            filter_slots[int(key[1]), column] = slot
+    default_tier = next((t.rank for t in program.tiers if t.is_default), 0)
+
+    def i64(values: list[int]) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)
+
+    return {
+        "n_slots": layout.size,
+        "ops": np.asarray(layout.ops, dtype=np.int64).reshape(-1, 3),
+        "text_ids": [layout.text_ids.get(name, {}) for name in ("currency", "country", "merchant", "terminal", "card_bin")],
+        "attr_names": list(layout.attr_names),
+        "attr_text_ids": [layout.text_ids.get(f"attr:{name}", {}) for name in layout.attr_names],
+        "wallets": list(layout.wallets),
+        "segment_bits": {name: bit for bit, name in enumerate(layout.segments)},
+        "tier_ranks": {t.name: t.rank for t in program.tiers},
+        "default_tier": default_tier,
+        "channels": {name: i for i, name in enumerate(P.CHANNELS)},
+        "sku_ids": layout.line_ids.get("sku", {}),
+        "category_ids": layout.line_ids.get("category", {}),
+        "group_masks": group_masks,
+        "tz_starts": tz_starts,
+        "tz_offsets": tz_offsets,
+        "row_rule": i64([walk for walk, _ in build.lowered]),
+        "row_start": row_start, "lit_kind": lit_kind, "lit_slot": lit_slot,
+        "lit_off": lit_off, "lit_len": lit_len,
+        "filter_row_span": i64(filter_row_span), "filter_slots": filter_slots,
+        "f_row_start": f_row_start, "f_kind": f_kind, "f_slot": f_slot, "f_off": f_off, "f_len": f_len,
+        "pool": i64(pool),
+        "a_slot": i64(a_slot), "a_key_start": i64(a_key_start), "keys": i64(keys),
+        "key_row_start": i64(key_row_start), "key_rows": i64(key_rows),
+        "m_slot": i64(m_slot), "m_words": i64(m_words), "m_bit_start": i64(m_bit_start),
+        "bit_row_start": i64(bit_row_start), "bit_rows": i64(bit_rows),
+        "general_rows": i64(general), "g_words": g_words,
+        "g_slot": i64(g_slot), "g_bp_start": i64(g_bp_start), "g_bps": i64(g_bps),
+        "g_table_start": i64(g_table_start),
+        "g_tables": np.concatenate(g_tables) if g_tables else np.zeros(0, dtype=np.uint64),
+        "g_all": _all_rows(len(general), g_words),
+        "n_rules": len(program.rules),
+    }
+
+
+def _slot_width(layout: Layout, slot: int) -> int:
+    for op, start, arg in layout.ops:
+        if start == slot:
+            return arg if op in (10, 17) else 1
+    raise InternalError(f"slot {slot} has no operation")
+
+
+def _version(build: _Build) -> str:
+    digest = hashlib.sha256(build.source.encode("utf-8"))
+    program = build.program
+    assert program is not None
+    for group in sorted(program.groups.values(), key=lambda g: g.name):
+        if group.file is not None:
+            digest.update(group.name.encode())
+            digest.update("\n".join(sorted(group.values)).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def check_file(path: str) -> tuple[P.Program | None, Diagnostics]:
+    """Parse, check and normalise without building tables (for editors and ``tessera check``)."""
+    try:
+        compiled = compile_file(path)
+    except RulesError as err:
+        return None, err.diagnostics
+    return compiled.program, compiled.diagnostics
+
+
+def default_base_dir(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))

@@ -1,0 +1,46 @@
+"""Build the compiled matcher.
+
+Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
+annotation beside each ``.pyx``) without touching the sources.
+"""
+
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("TESSERA_DEBUG") == "1"
+
+directives = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    directives["linetrace"] = True
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+# The sources live in ext/ but install as tessera.ext.*: Cython is given the bare module
+# name so that it finds the .pxd beside each .pyx, and setuptools the full one.
+extensions = [
+    Extension(
+        "_match",
+        ["ext/_match.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=macros,
+        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+    ),
+]
+
+modules = cythonize(
+    extensions, compiler_directives=directives, annotate=DEBUG, include_path=["ext"]
+)
+for module in modules:
+    module.name = f"tessera.ext.{module.name}"
+
+setup(ext_modules=modules)
