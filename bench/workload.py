@@ -64,7 +64,7 @@ WINDOW_END = ((WINDOW_END_DATE - _EPOCH).days + 1) * _DAY - UTC_OFFSET
 _UNIVERSE_SEED = 20_261_201  # fixed: programmes and transactions must share one universe
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MAX_GROUP_OFFERS = 400  # offers anchored on merchant groups stay few, as in real programmes
-_MAX_MCC_OFFERS = 150  # category campaigns on MCCs are short and few
+_MAX_MCC_OFFERS = 80  # category campaigns on MCCs are few and short (a week or two)
 
 # ---- the catalogue: merchant kinds, categories, SKUs ---------------------------------------
 
@@ -72,7 +72,10 @@ _MAX_MCC_OFFERS = 150  # category campaigns on MCCs are short and few
 _KINDS: dict[str, tuple[tuple[int, ...], tuple[str, ...], tuple[int, int], int]] = {
     "cafe": ((5814,), ("coffee", "tea", "pastry", "sandwich", "juice"), (1, 4), 20),
     "restaurant": (
-        (5812, 5813), ("main_course", "dessert", "wine", "beer", "soft_drink", "coffee"), (1, 8), 10,
+        (5812, 5813),
+        ("main_course", "dessert", "wine", "beer", "soft_drink", "coffee"),
+        (1, 8),
+        10,
     ),
     "grocery": (
         (5411,),
@@ -147,6 +150,8 @@ _FOREIGN_COUNTRIES = ("HU", "HR", "ME", "BA", "AT", "DE", "SI")
 _CITIES = ("Belgrade", "Novi Sad", "Niš", "Kragujevac", "Subotica", "Zrenjanin", "Pančevo")
 _SEGMENTS = ("vip", "student", "family", "commuter", "newsletter", "coffee_lover", "lapsed")
 _TIER_THRESHOLDS = (("gold", 200_000), ("silver", 50_000), ("bronze", 0))  # spend_12m cents
+_SPEND_BANDS = ((0, 49_999), (50_000, 199_999), (200_000, 1_000_000))  # bronze, silver, gold
+_SPEND_BAND_WEIGHTS = (55, 30, 15)
 
 
 # ---- the shared universe -------------------------------------------------------------------
@@ -198,7 +203,7 @@ def universe() -> Universe:
     offer_by_kind = {k: tuple(v) for k, v in by_kind.items()}
     groups = tuple(_make_groups(rng, merchants, offer_by_kind))
     skus = {cat: _make_skus(rng, cat) for cat in _CATEGORIES}
-    bins = tuple(sorted({f"{rng.choice('45')}{rng.randrange(10**5):05d}" for _ in range(CARD_BINS)}))
+    bins = tuple(sorted({_card_bin(rng) for _ in range(CARD_BINS)}))
     return Universe(tuple(merchants), tuple(traffic), offer_by_kind, groups, skus, bins)
 
 
@@ -209,6 +214,11 @@ def _make_merchant(rng: random.Random, index: int, kind: str) -> Merchant:
     merchant_id = f"M{index:06d}"
     terminals = tuple(f"T{index:06d}-{t}" for t in range(1, rng.randint(1, 4) + 1))
     return Merchant(merchant_id, kind, mcc, country, terminals)
+
+
+def _card_bin(rng: random.Random) -> str:
+    """A six-digit Visa (4...) or Mastercard (5...) issuer prefix."""
+    return f"{rng.choice('45')}{rng.randrange(10**5):05d}"
 
 
 def _traffic_weight(rng: random.Random, index: int) -> int:
@@ -430,11 +440,11 @@ _CORE_TEMPLATES: tuple[str, ...] = (
   then earn 30 points into points
   limit 1 per member per week""",
     """rule winback
-  when member.days_since_last >= 60 and member.txn_count > 0
+  when member.days_since_last >= 120 and member.txn_count > 0
   then earn 300 points into points
   limit 1 per member per month""",
     """rule loyal_year
-  when member.days_enrolled >= 365 and amount >= $amt
+  when member.days_enrolled >= 730 and amount >= $big
   then earn 25 points into points
   limit 1 per member per week""",
     """rule points_rich_draw
@@ -552,7 +562,8 @@ _CORE_TEMPLATES: tuple[str, ...] = (
   then earn 100 points into points
   limit 1 per member per month""",
     """rule non_vip_draw
-  when amount >= 20.00 and not ("vip" in member.segments) and mcc not in {5541, 5542}
+  when amount >= 50.00 and not ("vip" in member.segments) and mcc not in {5541, 5542}
+   and channel != pos
   then entries 1 into draw new_year_draw
   limit 1 per member per week""",
     """rule weekend_double
@@ -587,14 +598,17 @@ class _OfferMaker:
     def rule(self, number: int) -> str:
         rng = self.rng
         conds = [self._anchor()]
+        broad = conds[0].startswith(("mcc", "card_bin"))
         extra = rng.choices((0, 1, 2, 3), (1, 3, 3, 2))[0]
-        if conds[0].startswith(("mcc", "card_bin")):
+        if broad:
             extra = max(extra, 2)  # broad anchors carry more conditions, like real campaigns
         conds.extend(self._extra(kind) for kind in rng.sample(_EXTRA_KINDS, extra))
         lines = [f"rule offer_{number:06d}"]
         if rng.random() < 0.2:
             lines.append(f"  priority {rng.choice((1, 5, 10, 15, 30))}")
-        if rng.random() < 0.9:
+        if conds[0].startswith("mcc"):
+            lines.append(f"  active {self._short_window()}")
+        elif rng.random() < 0.9:
             lines.append(f"  active {self._window()}")
         lines.append("  when " + "\n   and ".join(conds))
         lines.append("  then " + "\n   and ".join(self._effects()))
@@ -694,9 +708,7 @@ class _OfferMaker:
         elif roll < 0.30:
             out.append(f"  budget {rng.choice((100, 500, 1_000, 5_000))} uses")
         if anchor.startswith(("merchant", "terminal")) and rng.random() < 0.7:
-            share = rng.choice((50, 70, 100))
-            funders = "merchant 100%" if share == 100 else f"merchant {share}%, program {100 - share}%"
-            out.append(f"  funded_by {funders}")
+            out.append(f"  funded_by {rng.choice(_MERCHANT_FUNDING)}")
         elif anchor.startswith("card_bin"):
             out.append(f"  funded_by partner bank_{number % 7} 60%, program 40%")
         if rng.random() < 0.1:
@@ -723,10 +735,20 @@ class _OfferMaker:
         else:
             start = dt.date(2027, 2, 1) + dt.timedelta(days=rng.randrange(90))
             days = rng.randint(7, 45)
-        end = start + dt.timedelta(days=days - 1)
-        return f"{start.isoformat()} .. {end.isoformat()}"
+        return _window_text(start, days)
+
+    def _short_window(self) -> str:
+        """A category campaign: one to two weeks somewhere in Dec 2026-Jan 2027."""
+        start = WINDOW_START_DATE + dt.timedelta(days=self.rng.randrange(55))
+        return _window_text(start, self.rng.randint(3, 14))
 
 
+def _window_text(start: dt.date, days: int) -> str:
+    end = start + dt.timedelta(days=days - 1)
+    return f"{start.isoformat()} .. {end.isoformat()}"
+
+
+_MERCHANT_FUNDING = ("merchant 100%", "merchant 70%, program 30%", "merchant 50%, program 50%")
 _EXTRA_KINDS = (
     "amount", "amount", "weekday", "hour", "channel", "tier", "country", "segment", "basket",
     "either",
@@ -754,9 +776,12 @@ def generate_members(n: int = MEMBER_POOL, seed: int = 13) -> list[MemberState]:
 
 def _member(rng: random.Random, index: int) -> MemberState:
     new = rng.random() < 0.03
-    spend_12m = 0 if new else rng.choice((5, 20, 50, 100, 300)) * rng.randint(100, 1_000) * 10
+    low, high = rng.choices(_SPEND_BANDS, _SPEND_BAND_WEIGHTS)[0]
+    spend_12m = 0 if new else rng.randint(low, high)
     txn_count = 0 if new else rng.randint(1, 400)
-    last = None if new else WINDOW_START - rng.randint(0, 120) * _DAY - rng.randrange(_DAY)
+    lapsed = rng.random() < 0.1
+    since = rng.randint(90, 300) if lapsed else rng.randint(0, 20)
+    last = None if new else WINDOW_START - since * _DAY - rng.randrange(_DAY)
     enrolled = (last or WINDOW_START) - rng.randint(0 if new else 7, 30 if new else 5 * 365) * _DAY
     segments = frozenset(s for s in _SEGMENTS if rng.random() < 0.12)
     return MemberState(

@@ -32,6 +32,7 @@ NUM_SCALE_DIGITS = 6  # custom numeric attributes are compared at micro precisio
 MAX_GROUP_FILE_BYTES = 64 * 1024 * 1024
 ORDERED_TYPES = {"money", "int", "points", "date", "weekday", "tier", "number"}
 ORDER_OPS = {"<", "<=", ">", ">="}
+KNOWN_VALUES = ((P.INT_MIN + 1, P.INT_MAX),)
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 # Codes: E1xx syntax, E2xx names, E3xx types, E4xx values, E5xx structure; W0xx warnings.
@@ -629,10 +630,11 @@ class Checker:
         else:
             if isinstance(right, ast.SetLit | ast.Range):
                 raise self.fail("E317", f"use 'in' to test {attr.describe()} against a set or range", right.loc)
-            value = reader(right)
-            intervals = _op_intervals(op, value)
+            intervals = _op_intervals("=" if op == "!=" else op, reader(right))
+        # The smallest int64 stands for a missing custom number: only != and not in hold for it.
+        intervals = intersect(intervals, KNOWN_VALUES)
         if op in ("!=", "not in"):
-            intervals = complement(intervals) if op == "not in" else intervals
+            intervals = complement(intervals)
         return P.NumLeaf(attr, intervals, expr.loc, expr)
 
     def _custom_attr(self, attr: P.Attr, right: ast.Operand, expr: ast.Compare) -> P.Attr:

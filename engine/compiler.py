@@ -35,6 +35,7 @@ from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
 from .layout import LINE_SLOTS, Layout, mask_words
 from .normal import Row, TooComplex, implies, rule_rows, simplify, to_dnf
 from .parser import parse
+from .values import micro_units
 
 LIT_INTERVALS, LIT_ANY, LIT_NONE = 0, 1, 2
 MAX_ANCHOR_POINTS = 256
@@ -600,6 +601,7 @@ def _pack(
         "g_tables": np.concatenate(g_tables) if g_tables else np.zeros(0, dtype=np.uint64),
         "g_all": _all_rows(len(general), g_words),
         "n_rules": len(program.rules),
+        "attr_number": micro_units,
     }
 
 

@@ -77,3 +77,30 @@ def datetime_local_seconds(text: str) -> int:
 
 def days_to_iso(days: int) -> str:
     return (_EPOCH + _dt.timedelta(days=days)).isoformat()
+
+
+def micro_units(value: object) -> int | None:
+    """A custom numeric attribute at the micro precision conditions compare it at.
+
+    Whole numbers and decimal text are exact; anything else (a word, a boolean) is not a
+    number and reads as missing.  Extra digits are cut toward minus infinity.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value * 1_000_000
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        number = Decimal(value.strip()) * 1_000_000
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return int(number.to_integral_value(rounding="ROUND_FLOOR"))
