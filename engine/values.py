@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from decimal import Decimal, InvalidOperation
 
 _DECIMAL = re.compile(r"^(-?)(\d+)(?:\.(\d+))?$")
 _EPOCH = _dt.date(1970, 1, 1)
@@ -85,8 +86,6 @@ def micro_units(value: object) -> int | None:
     Whole numbers and decimal text are exact; anything else (a word, a boolean) is not a
     number and reads as missing.  Extra digits are cut toward minus infinity.
     """
-    from decimal import Decimal, InvalidOperation
-
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -13,6 +13,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 DEF NEVER_PURCHASED_DAYS = 1000000
+DEF MAX_WHOLE_ATTR = 9000000000000  # whole custom numbers this large still fit at micro scale
 DEF DAY = 86400
 
 
@@ -23,6 +24,13 @@ cdef extern from *:
 
 cdef inline Py_ssize_t _ctz(uint64_t word) noexcept nogil:
     return __builtin_ctzll(word)
+
+
+cdef inline object _lookup(object mapping, object key, object default):
+    """``mapping.get(key, default)``, without a method call for a plain dict."""
+    if type(mapping) is dict:
+        return (<dict>mapping).get(key, default)
+    return mapping.get(key, default)
 
 
 cdef inline void _sort_unique(int64_t* out, Py_ssize_t* count) noexcept nogil:
@@ -127,6 +135,7 @@ cdef class Matcher:
         cdef int64_t op, slot, arg, instant, local = 0, days = 0, secs, merchant_id = -2, last
         cdef bint have_time = False
         cdef object value, ids, bit
+        cdef int64_t now = txn.time
         for i in range(self.n_slots):
             vals[i] = 0
         for i in range(n_ops):
@@ -141,7 +150,7 @@ cdef class Matcher:
                 vals[slot] = self.channels.get(txn.channel, -1)
             elif op >= OP_TIME and op <= OP_MINUTE:
                 if not have_time:
-                    instant = txn.time
+                    instant = now
                     index = bisect_right(&self.tz_starts[0], self.tz_starts.shape[0], instant) - 1
                     local = instant + self.tz_offsets[index]
                     days = floor_div(local, DAY)
@@ -164,7 +173,14 @@ cdef class Matcher:
                         merchant_id = (<dict>ids).get(txn.merchant, -1)
                     vals[slot] = merchant_id
                 else:
-                    value = getattr(txn, ("currency", "country", "merchant", "terminal", "card_bin")[arg])
+                    if arg == 0:
+                        value = txn.currency
+                    elif arg == 1:
+                        value = txn.country
+                    elif arg == 3:
+                        value = txn.terminal
+                    else:
+                        value = txn.card_bin
                     vals[slot] = (<dict>ids).get(value, -1)
             elif op == OP_MERCHANT_GROUPS:
                 if merchant_id == -2:
@@ -197,14 +213,14 @@ cdef class Matcher:
                 if value is None:
                     vals[slot] = NEVER_PURCHASED_DAYS
                 else:
-                    last = txn.time - <int64_t>value
+                    last = now - <int64_t>value
                     vals[slot] = 0 if last < 0 else last // DAY
             elif op == OP_DAYS_ENROLLED:
                 value = member.enrolled
                 if value is None:
                     vals[slot] = 0
                 else:
-                    last = txn.time - <int64_t>value
+                    last = now - <int64_t>value
                     vals[slot] = 0 if last < 0 else last // DAY
             elif op == OP_SEGMENTS:
                 for value in member.segments:
@@ -212,14 +228,17 @@ cdef class Matcher:
                     if bit is not None:
                         vals[slot + (<int64_t>bit >> 6)] |= <int64_t>((<uint64_t>1) << ((<int64_t>bit) & 63))
             elif op == OP_BALANCE:
-                vals[slot] = member.balances.get(self.wallets[arg], 0)
+                vals[slot] = _lookup(member.balances, self.wallets[arg], 0)
             elif op == OP_ATTR_TEXT:
-                value = member.attrs.get(self.attr_names[arg])
+                value = _lookup(member.attrs, self.attr_names[arg], None)
                 vals[slot] = (<dict>self.attr_text_ids[arg]).get(value, -1) if isinstance(value, str) else -1
             elif op == OP_ATTR_NUMBER:
-                value = member.attrs.get(self.attr_names[arg])
-                value = None if value is None else self.attr_number(value)
-                vals[slot] = INT64_MIN if value is None else value
+                value = _lookup(member.attrs, self.attr_names[arg], None)
+                if type(value) is int and -MAX_WHOLE_ATTR <= <object>value <= MAX_WHOLE_ATTR:
+                    vals[slot] = <int64_t>value * 1000000
+                else:
+                    value = None if value is None else self.attr_number(value)
+                    vals[slot] = INT64_MIN if value is None else value
         if self.any_basket:
             self._encode_basket(txn.basket, vals)
         return 0
@@ -229,9 +248,14 @@ cdef class Matcher:
         cdef Py_ssize_t f, r, n_filters = self.filter_slots.shape[0]
         cdef int64_t qty, price
         cdef bint hit
+        cdef bint want_sku = len(self.sku_ids) > 0, want_category = len(self.category_ids) > 0
+        line[0] = -1
+        line[1] = -1
         for line_obj in basket:
-            line[0] = self.sku_ids.get(line_obj.sku, -1)
-            line[1] = self.category_ids.get(line_obj.category, -1)
+            if want_sku:
+                line[0] = self.sku_ids.get(line_obj.sku, -1)
+            if want_category:
+                line[1] = self.category_ids.get(line_obj.category, -1)
             price = line_obj.unit_price
             qty = line_obj.qty
             line[2] = price
