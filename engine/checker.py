@@ -33,6 +33,7 @@ MAX_GROUP_FILE_BYTES = 64 * 1024 * 1024
 ORDERED_TYPES = {"money", "int", "points", "date", "weekday", "tier", "number"}
 ORDER_OPS = {"<", "<=", ">", ">="}
 KNOWN_VALUES = ((P.INT_MIN + 1, P.INT_MAX),)
+CLAUSE_KEYWORDS = {"condition": "when", "effects": "then", "window": "active", "group": "group"}
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 # Codes: E1xx syntax, E2xx names, E3xx types, E4xx values, E5xx structure; W0xx warnings.
@@ -89,7 +90,9 @@ class Checker:
             name, timezone, earn_on = self._check_program(programs[0])
         self._declare_names(decls)
         self._check_tiers()
-        rules = self._check_rules([d for d in decls if isinstance(d, ast.RuleDecl)])
+        rule_decls = [d for d in decls if isinstance(d, ast.RuleDecl)]
+        self._check_groups(rule_decls)
+        rules = self._check_rules(rule_decls)
         ordered = sorted(rules, key=lambda r: (-r.priority, r.file_index))
         walk = tuple(_with_walk_index(rule, i) for i, rule in enumerate(ordered))
         tiers = tuple(self._build_tiers())
@@ -167,17 +170,21 @@ class Checker:
             taken[name] = loc
             return True
 
+        owned = {id(d) for d in decls if not isinstance(d, ast.RuleDecl | ast.ProgramDecl)
+                 and claim(d.name, d.loc, "name")}
         for decl in decls:
-            if isinstance(decl, ast.GroupDecl) and claim(decl.name, decl.loc, "name"):
+            if isinstance(decl, ast.GroupDecl) and id(decl) in owned:
                 group = self._load_group(decl)
                 if group is not None:
                     self.groups[decl.name] = group
         for decl in decls:
-            if isinstance(decl, ast.WalletDecl) and claim(decl.name, decl.loc, "name"):
+            if id(decl) not in owned:
+                continue
+            if isinstance(decl, ast.WalletDecl):
                 self._declare_wallet(decl)
-            elif isinstance(decl, ast.DrawDecl) and claim(decl.name, decl.loc, "name"):
+            elif isinstance(decl, ast.DrawDecl):
                 self.draws[decl.name] = decl
-            elif isinstance(decl, ast.TierDecl) and claim(decl.name, decl.loc, "name"):
+            elif isinstance(decl, ast.TierDecl):
                 self.tier_rank[decl.name] = len(self.tier_decls)
                 self.tier_decls.append(decl)
         rule_names: dict[str, Location] = {}
@@ -217,7 +224,15 @@ class Checker:
     def _declare_wallet(self, decl: ast.WalletDecl) -> None:
         expire = pending = None
         spend_at = spend_on = None
+        seen: set[str] = set()
         for key, value, loc in decl.options:
+            if key in seen:
+                self.error("E422", f"wallet {decl.name!r} sets {key} twice", loc)
+                continue
+            seen.add(key)
+            if key in ("expire", "pending") and duration_seconds(value) <= 0:
+                self.error("E423", f"{key} needs a positive duration, not {value}", loc)
+                continue
             if key == "expire":
                 expire = duration_seconds(value)
             elif key == "pending":
@@ -250,6 +265,10 @@ class Checker:
     def _build_tiers(self) -> list[P.Tier]:
         tiers = []
         has_default = any(t.is_default for t in self.tier_decls)
+        if self.tier_decls and not has_default:
+            first = self.tier_decls[0]
+            ignored = " and its condition is not used" if first.condition is not None else ""
+            self.warning("W003", f"no tier is marked default; {first.name!r} is the default{ignored}", first.loc)
         for rank, decl in enumerate(self.tier_decls):
             condition = None
             if decl.condition is not None:
@@ -262,6 +281,18 @@ class Checker:
         return tiers
 
     # ---- rules
+    def _check_groups(self, decls: list[ast.RuleDecl]) -> None:
+        """A group is exclusive in every rule or in none: half of each would be ambiguous."""
+        first: dict[str, ast.RuleDecl] = {}
+        for decl in decls:
+            if decl.group is None:
+                continue
+            prev = first.setdefault(decl.group, decl)
+            if prev.exclusive != decl.exclusive:
+                said = "exclusive" if prev.exclusive else "not exclusive"
+                self.error("E510", f"group {decl.group!r} is {said} in rule {prev.name!r} ({prev.loc}); "
+                           "say the same in every rule of the group", decl.loc)
+
     def _check_rules(self, decls: list[ast.RuleDecl]) -> list[P.Rule]:
         rules = []
         for index, decl in enumerate(decls):
@@ -276,7 +307,8 @@ class Checker:
         for key, loc in decl.clause_locs:
             counts[key] = counts.get(key, 0) + 1
             if counts[key] == 2 and key not in ("limit", "funded_by"):
-                self.error("E506", f"rule {decl.name!r} sets {key.replace('_', ' ')} twice", loc)
+                keyword = CLAUSE_KEYWORDS.get(key, key)
+                self.error("E506", f"rule {decl.name!r} has more than one '{keyword}'", loc)
                 ok = False
         if not decl.effects:
             self.error("E507", f"rule {decl.name!r} has no effect (add: then ...)", decl.loc)
@@ -540,7 +572,7 @@ class Checker:
         if scope == "tier" and len(parts) == 1 and parts[0] in P.MEMBER_COUNTERS:
             parts = ("member", parts[0])
         if parts[0] == "member" and len(parts) >= 2:
-            return self._member_attr(parts, operand)
+            return self._member_attr(parts, operand, scope)
         if scope == "tier" and len(parts) == 1 and parts[0] not in ("tier",):
             raise self.fail("E311", f"a tier condition reads member counters, not {name!r}", operand.loc)
         if len(parts) == 1:
@@ -563,7 +595,7 @@ class Checker:
                 return P.Attr(parts[0], None, "line-text")
         raise self.fail("E208", f"unknown attribute {name!r}", operand.loc)
 
-    def _member_attr(self, parts: tuple[str, ...], operand: ast.Path) -> P.Attr:
+    def _member_attr(self, parts: tuple[str, ...], operand: ast.Path, scope: str) -> P.Attr:
         name = operand.dotted
         if len(parts) == 2:
             key = parts[1]
@@ -571,6 +603,8 @@ class Checker:
                 kind = "money" if key.startswith("spend_") else "int"
                 return P.Attr(key, None, kind)
             if key == "tier":
+                if scope == "tier":
+                    raise self.fail("E312", "a tier condition cannot test the tier itself", operand.loc)
                 if not self.tier_decls:
                     raise self.fail("E207", "no tiers are declared", operand.loc)
                 return P.Attr("tier", None, "tier")

@@ -33,7 +33,7 @@ from . import program as P
 from .checker import check, complement, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
 from .layout import LINE_SLOTS, Layout, mask_words
-from .normal import Row, TooComplex, implies, rule_rows, simplify, to_dnf
+from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
 from .parser import parse
 from .values import micro_units
 
@@ -189,13 +189,20 @@ def _stage_normalise(build: _Build) -> None:
     for rule in build.program.rules:
         try:
             rows = rule_rows(rule)
-        except TooComplex as exc:
+        except TooComplex:
             _diag(build, lines, "error", "E509", f"the condition of {rule.name!r} expands to more than "
-                  f"{exc.rows - 1} alternatives; split the rule or simplify the condition", rule.loc)
+                  f"{MAX_ROWS_PER_RULE} alternatives; split the rule or simplify the condition", rule.loc)
             continue
         if not rows:
             _diag(build, lines, "warning", "W001", f"rule {rule.name!r} can never match", rule.loc)
         build.rows.extend((rule.walk_index, row) for row in rows)
+    for filt in build.program.filters:
+        try:
+            to_dnf(filt.condition)
+        except TooComplex:
+            loc = filt.condition.loc if filt.condition is not None else Location(build.path, 1, 1)
+            _diag(build, lines, "error", "E509", f"the basket filter ({filt.text}) expands to more "
+                  f"than {MAX_ROWS_PER_RULE} alternatives; simplify it", loc)
 
 
 def _stage_analyse(build: _Build) -> None:
@@ -207,7 +214,12 @@ def _stage_analyse(build: _Build) -> None:
         by_rule.setdefault(index, []).append(row)
     rules = build.program.rules
     budget = SHADOW_CHECK_BUDGET
-    takers = [r for r in rules if (r.stop or (r.exclusive and r.group)) and not r.limits and r.budget is None]
+    # A rule always takes what comes after it only if nothing can keep it from applying: no
+    # limit, no budget, and (for stop) no exclusive group that an earlier rule may have taken.
+    takers = [
+        r for r in rules
+        if not r.limits and r.budget is None and ((r.stop and not r.exclusive) or (r.exclusive and r.group))
+    ]
     for later in rules:
         later_rows = by_rule.get(later.walk_index)
         if not later_rows:
@@ -215,7 +227,7 @@ def _stage_analyse(build: _Build) -> None:
         for earlier in takers:
             if earlier.walk_index >= later.walk_index:
                 break
-            if not earlier.stop and earlier.group != later.group:
+            if not earlier.stop and not (later.exclusive and earlier.group == later.group):
                 continue
             budget -= len(later_rows) * len(by_rule.get(earlier.walk_index, ()))
             if budget < 0:

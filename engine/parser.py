@@ -43,6 +43,11 @@ _FRIENDLY = {
     "COMMA": "','",
     "EQUAL": "'='",
     "__ANON_0": "'..'",
+    "DOT": "'.'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "EXCLUSIVE": "'exclusive'",
+    "STOP": "'stop'",
     "$END": "the end of the file",
 }
 

@@ -62,6 +62,12 @@ class MemoryWallets:
 
     def state(self, member: str, now: int) -> MemberState:
         record = self.record(member)
+        if record.base.tier is None and self.program.tiers:
+            # A member loaded or enrolled without a tier gets the one their counters earn.
+            self._requalify(record, now)
+        return self._state(record, now)
+
+    def _state(self, record: MemberRecord, now: int) -> MemberState:
         state = record.base.copy()
         state.spend_30d += sum(a for t, a in record.purchases if now - 30 * DAY < t <= now)
         state.spend_12m += sum(a for t, a in record.purchases if now - 365 * DAY < t <= now)
@@ -112,7 +118,7 @@ class MemoryWallets:
         if not self.program.tiers:
             return
         ranks = self.program.tier_rank
-        best = self._walker_reference.tier_for(self.state(record.base.member, now), now)
+        best = self._walker_reference.tier_for(self._state(record, now), now)
         current = record.base.tier
         if best is not None and (current is None or ranks[best] > ranks.get(current, -1)):
             record.base.tier = best

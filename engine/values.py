@@ -31,7 +31,8 @@ def decimal_to_scaled(text: str, digits: int, what: str = "amount") -> int:
     frac = frac or ""
     if len(frac) > digits:
         raise ValueFormatError(
-            f"{what} {text} has {len(frac)} decimals; at most {digits} are allowed"
+            f"{what} {text} has {len(frac)} decimals; at most {digits} "
+            f"{'is' if digits == 1 else 'are'} allowed"
         )
     value = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
     return -value if sign else value

@@ -275,7 +275,7 @@ class Walker:
                 amount = self._points_money(points)
         reason = None
         if requested is None:
-            reason = refusal if amount == 0 else None
+            reason = (refusal or "balance") if amount == 0 and left > 0 else None
         elif amount < requested:
             # Name what bound the redemption: where it may be spent, the charge, or the balance.
             reason = (refusal or "amount") if eligible <= available else "balance"

@@ -119,6 +119,7 @@ def cmd_simulate(path: str, transactions: str, members: str | None, with_explain
         totals: Counter[str] = Counter()
         by_rule: Counter[str] = Counter()
         funders: Counter[str] = Counter()
+        funder_points: Counter[str] = Counter()
         count = 0
         for number, obj in _jsonl(transactions):
             try:
@@ -148,6 +149,7 @@ def cmd_simulate(path: str, transactions: str, members: str | None, with_explain
                         totals["points"] += effect.points
                 for line in applied.funders:
                     funders[line.funder] += line.amount
+                    funder_points[line.funder] += line.points
     except OSError as exc:
         print(f"tessera: {exc.filename}: {exc.strerror or exc}", file=err)
         return EXIT_USAGE
@@ -161,7 +163,10 @@ def cmd_simulate(path: str, transactions: str, members: str | None, with_explain
     if by_rule:
         print("rewards by rule: " + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items())), file=err)
     if funders:
-        shares = ", ".join(f"{f} {format_scaled(a, digits)}" for f, a in sorted(funders.items()))
+        shares = ", ".join(
+            f"{f} {format_scaled(a, digits)}" + (f" + {funder_points[f]} points" if funder_points[f] else "")
+            for f, a in sorted(funders.items())
+        )
         print(f"funders' shares: {shares}", file=err)
     return EXIT_INPUT if rejected else EXIT_OK
 

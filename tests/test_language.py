@@ -170,3 +170,32 @@ def test_missing_group_file_is_an_error_at_its_name(tmp_path):
     (diagnostic,) = info.value.diagnostics.errors
     assert diagnostic.code == "E406"
     assert (diagnostic.location.line, diagnostic.location.column) == (3, 23)
+
+
+def test_a_group_must_be_exclusive_everywhere_or_nowhere():
+    source = HEADER + (
+        "rule a\n  then discount 1%\n  group g exclusive\nrule b\n  then discount 1%\n  group g\n"
+    )
+    assert [(line, code) for line, _, code in errors_of(source)] == [(15, "E510")]
+
+
+def test_wallet_options_are_set_once_and_durations_are_positive():
+    source = "program p\n  currency EUR\nwallet w points expire 10d expire 20d pending 0d\n"
+    assert [code for *_, code in errors_of(source)] == ["E422", "E423"]
+
+
+def test_a_tier_condition_cannot_read_the_tier():
+    source = "program p\n  currency EUR\ntier a default\ntier b when member.tier >= a\n"
+    assert [code for *_, code in errors_of(source)] == ["E312"]
+
+
+def test_tiers_without_a_default_warn_that_the_first_is_default():
+    source = "program p\n  currency EUR\ntier a when txn_count > 1\ntier b when txn_count > 5\n"
+    compiled = compile_source(source, "t.rules")
+    (warning,) = compiled.diagnostics.warnings
+    assert warning.code == "W003" and "'a' is the default and its condition is not used" in warning.message
+
+
+def test_names_are_claimed_in_file_order():
+    source = "program p\n  currency EUR\nwallet x money\nmerchant_group x = {\"M1\"}\n"
+    assert [(line, code) for line, _, code in errors_of(source)] == [(4, "E201")]

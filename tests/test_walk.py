@@ -143,3 +143,13 @@ def test_the_same_inputs_give_the_same_decision():
     rules = "rule a\n  then discount 10% cap 3.00\n  and earn 2 points per 1.00 into points\n"
     first, second = sim(rules).process(txn(1234)), sim(rules).process(txn(1234))
     assert effects(first) == effects(second) and first.charged == second.charged
+
+
+def test_a_member_loaded_without_a_tier_gets_the_tier_their_spend_earns():
+    rules = (
+        "tier bronze default\ntier silver when spend_12m >= 500.00\n"
+        "rule silver_only\n  when tier >= silver\n  then discount 1.00\n"
+    )
+    s = sim(rules)
+    s.wallets.load(MemberState("m", spend_12m=60_000))
+    assert s.process(txn(1000)).discount == 100
