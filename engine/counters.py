@@ -8,6 +8,7 @@ in production, :class:`MemoryCounters` in simulation).
 from __future__ import annotations
 
 import datetime as _dt
+from functools import lru_cache
 from typing import Protocol
 
 from .decision import Decision
@@ -23,6 +24,7 @@ class Counters(Protocol):
         ...
 
 
+@lru_cache(maxsize=4096)
 def period_key(period: str, local_days: int) -> str:
     """The bucket a limit counts in: a local day, an ISO week, a month, or ever."""
     if period == "ever":

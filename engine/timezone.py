@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import zoneinfo
+from bisect import bisect_right
 from functools import cache
 
 import numpy as np
@@ -53,6 +54,18 @@ def transitions(zone_name: str) -> tuple[np.ndarray, np.ndarray]:
             previous = current
         probe = following
     return np.asarray(starts, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
+
+
+@cache
+def _spans(zone_name: str) -> tuple[list[int], list[int]]:
+    starts, offsets = transitions(zone_name)
+    return starts.tolist(), offsets.tolist()
+
+
+def local_day(zone_name: str, instant: int) -> int:
+    """The local date of ``instant`` as days since 1970-01-01 (plain Python, no numpy call)."""
+    starts, offsets = _spans(zone_name)
+    return (instant + offsets[bisect_right(starts, instant) - 1]) // 86_400
 
 
 def local_seconds(zone_name: str, instant: int) -> int:

@@ -20,9 +20,49 @@ from .counters import Counters, period_key
 from .decision import Applied, Decision, EffectResult, FunderLine, Redemption, Skipped, Usage
 from .model import MemberState, Transaction
 from .reference import Reference
-from .timezone import local_seconds
+from .timezone import local_day
 
 BP = 10_000
+
+
+class _Plan:
+    """What the walk needs of one rule, worked out once when the walker is built."""
+
+    __slots__ = (
+        "rule", "name", "stop", "exclusive", "group", "counted", "discounts", "cashbacks",
+        "earns", "others", "funders",
+    )
+
+    def __init__(self, rule: P.Rule, program: P.Program) -> None:
+        self.rule = rule
+        self.name = rule.name
+        self.stop = rule.stop
+        self.exclusive = rule.exclusive and rule.group is not None
+        self.group = rule.group
+        self.counted = bool(rule.limits) or rule.budget is not None
+        self.discounts = tuple(
+            (e.percent_bp, e.amount or 0, e.base.filter, e.cap) for e in rule.effects if e.kind == "discount"
+        )
+        self.cashbacks = tuple(
+            (e.percent_bp, e.amount or 0, e.base.filter, e.cap, *_timing(program.wallets[e.wallet or ""]))
+            for e in rule.effects if e.kind == "cashback"
+        )
+        self.earns = tuple(
+            (e.points or 0, e.per, e.base.filter, *_timing(program.wallets[e.wallet or ""]))
+            for e in rule.effects if e.kind == "earn"
+        )
+        self.others = tuple(
+            (e.kind, e.points or 0, e.draw, e.segment) for e in rule.effects if e.kind in ("entries", "tag")
+        )
+        # ``None`` stands for the transaction's merchant; the first funder that is not the
+        # programme takes the remainders of rounding.
+        funders = [(None if f.funder == "merchant" else f.funder, f.bp) for f in rule.funders]
+        target = next((i for i, (name, _) in enumerate(funders) if name != "program"), 0)
+        self.funders = (tuple(funders), target)
+
+
+def _timing(wallet: P.Wallet) -> tuple[str, int, int]:
+    return (wallet.name, wallet.pending or 0, wallet.expire or 0)
 
 
 class Walker:
@@ -31,6 +71,9 @@ class Walker:
         self.rules = program.rules
         self.version = version
         self._reference = Reference(program)
+        self._plans = tuple(_Plan(rule, program) for rule in program.rules)
+        self._points_value = program.points_value
+        self._earn_on_net = program.earn_on == "net"
 
     # ---- public
     def decide(
@@ -45,56 +88,52 @@ class Walker:
         taken: set[str] = set()
         skipped: list[Skipped] = []
         usage: list[Usage] = []
-        chosen: list[tuple[P.Rule, int, int | None]] = []  # rule, discount, value room
+        chosen: list[tuple[_Plan, int, int | None]] = []  # plan, discount, value room
         stopped_by: str | None = None
         local_days = None
         member_id = member.member if member is not None else txn.member
+        plans = self._plans
+        baskets: dict[int, int] = {}
         for index in matched:
-            rule = self.rules[index]
+            plan = plans[index]
             if stopped_by is not None:
-                skipped.append(Skipped(rule.name, "stop", f"{stopped_by!r} stopped the walk"))
+                skipped.append(Skipped(plan.name, "stop", f"{stopped_by!r} stopped the walk"))
                 continue
-            if rule.exclusive and rule.group in taken:
-                skipped.append(Skipped(rule.name, "group", f"group {rule.group!r} already applied"))
+            if plan.exclusive and plan.group in taken:
+                skipped.append(Skipped(plan.name, "group", f"group {plan.group!r} already applied"))
                 continue
             room: int | None = None
-            if counters is not None and (rule.limits or rule.budget is not None):
-                if local_days is None and rule.limits:
-                    local_days = local_seconds(self.program.timezone, txn.time) // 86_400
-                verdict = self._room(rule, member_id, counters, local_days)
-                if isinstance(verdict, Skipped):
-                    skipped.append(verdict)
+            if plan.counted and counters is not None:
+                if local_days is None:
+                    local_days = local_day(self.program.timezone, txn.time)
+                verdict = self._room(plan.rule, member_id, counters, local_days)
+                if verdict.__class__ is Skipped:
+                    skipped.append(verdict)  # type: ignore[arg-type]
                     continue
-                room = verdict
-            rule_discount = self._discount(rule, txn, amount - discount)
-            if room is not None and rule_discount > room:
-                rule_discount = room
-            discount += rule_discount
-            chosen.append((rule, rule_discount, room))
-            if rule.exclusive and rule.group is not None:
-                taken.add(rule.group)
-            if rule.stop:
-                stopped_by = rule.name
+                room = verdict  # type: ignore[assignment]
+            rule_discount = 0
+            if plan.discounts:
+                rule_discount = self._discount(plan, txn, amount - discount, baskets)
+                if room is not None and rule_discount > room:
+                    rule_discount = room
+                discount += rule_discount
+            chosen.append((plan, rule_discount, room))
+            if plan.exclusive:
+                taken.add(plan.group)  # type: ignore[arg-type]
+            if plan.stop:
+                stopped_by = plan.name
         net = amount - discount
         applied = []
-        for rule, rule_discount, room in chosen:
-            result = self._rewards(rule, txn, rule_discount, net, room)
+        for plan, rule_discount, room in chosen:
+            result = self._rewards(plan, txn, rule_discount, net, room, baskets)
             applied.append(result)
-            if counters is not None:
-                usage.extend(self._usage(rule, result.value, local_days))
+            if plan.counted and counters is not None:
+                usage.extend(self._usage(plan.rule, result.value, local_days))
         redemption = self._redeem(txn, member, amount - discount) if txn.redeem else None
         return Decision(
-            txn_id=txn.txn_id,
-            member=member_id,
-            version=self.version,
-            amount=amount,
-            discount=discount,
-            redeemed=redemption.amount if redemption else 0,
-            applied=applied,
-            skipped=skipped,
-            usage=usage,
-            redemption=redemption,
-            time=txn.time,
+            txn.txn_id, member_id, self.version, amount, discount,
+            redemption.amount if redemption else 0, applied, skipped, usage, redemption,
+            {}, txn.time,
         )
 
     # ---- limits and budgets
@@ -144,101 +183,99 @@ class Walker:
         return out
 
     # ---- effects
-    def _basket_amount(self, txn: Transaction, index: int) -> int:
-        return self._reference.basket_measure("basket_amount", index, txn.basket)
+    def _basket_amount(self, txn: Transaction, index: int, baskets: dict[int, int]) -> int:
+        value = baskets.get(index)
+        if value is None:
+            value = self._reference.basket_measure("basket_amount", index, txn.basket)
+            baskets[index] = value
+        return value
 
-    def _discount(self, rule: P.Rule, txn: Transaction, left: int) -> int:
+    def _discount(self, plan: _Plan, txn: Transaction, left: int, baskets: dict[int, int]) -> int:
         total = 0
-        for effect in rule.effects:
-            if effect.kind != "discount":
+        for bp, fixed, base, cap in plan.discounts:
+            if bp is None:
+                total += fixed
                 continue
-            if effect.percent_bp is None:
-                value = effect.amount or 0
-            else:
-                base = txn.amount if effect.base.filter is None else self._basket_amount(txn, effect.base.filter)
-                value = base * effect.percent_bp // BP
-                if effect.cap is not None:
-                    value = min(value, effect.cap)
-            total += value
-        return max(0, min(total, left))
+            value = (txn.amount if base is None else self._basket_amount(txn, base, baskets)) * bp // BP
+            total += value if cap is None or value < cap else cap
+        return total if total < left else max(left, 0)
 
-    def _earn_base(self, txn: Transaction, base: P.Base, net: int) -> int:
-        ceiling = net if self.program.earn_on == "net" else txn.amount
-        if base.filter is None:
+    def _earn_base(self, txn: Transaction, base: int | None, net: int, baskets: dict[int, int]) -> int:
+        ceiling = net if self._earn_on_net else txn.amount
+        if base is None:
             return ceiling
-        return min(self._basket_amount(txn, base.filter), ceiling)
+        value = self._basket_amount(txn, base, baskets)
+        return value if value < ceiling else ceiling
 
-    def _rewards(self, rule: P.Rule, txn: Transaction, discount: int, net: int, room: int | None) -> Applied:
-        cashbacks: list[tuple[P.Effect, int]] = []
-        earns: list[tuple[P.Effect, int]] = []
-        others: list[EffectResult] = []
-        for effect in rule.effects:
-            kind = effect.kind
-            if kind == "cashback":
-                if effect.percent_bp is None:
-                    value = effect.amount or 0
-                else:
-                    value = self._earn_base(txn, effect.base, net) * effect.percent_bp // BP
-                    if effect.cap is not None:
-                        value = min(value, effect.cap)
-                cashbacks.append((effect, value))
-            elif kind == "earn":
-                points = effect.points or 0
-                if effect.per:
-                    points *= self._earn_base(txn, effect.base, net) // effect.per
-                earns.append((effect, points))
-            elif kind == "entries":
-                others.append(EffectResult("entries", points=effect.points or 0, draw=effect.draw))
-            elif kind == "tag":
-                others.append(EffectResult("tag", segment=effect.segment))
-        money = sum(v for _, v in cashbacks)
-        points_total = sum(p for _, p in earns)
+    def _rewards(
+        self, plan: _Plan, txn: Transaction, discount: int, net: int, room: int | None, baskets: dict[int, int]
+    ) -> Applied:
+        now = txn.time
+        money = 0
+        cash: list[list[object]] = []
+        for bp, fixed, base, cap, wallet, pending, expire in plan.cashbacks:
+            if bp is None:
+                value = fixed
+            else:
+                value = self._earn_base(txn, base, net, baskets) * bp // BP
+                if cap is not None and value > cap:
+                    value = cap
+            money += value
+            cash.append([value, wallet, pending, expire])
+        points_total = 0
+        earned: list[list[object]] = []
+        for points, per, base, wallet, pending, expire in plan.earns:
+            if per:
+                points *= self._earn_base(txn, base, net, baskets) // per
+            points_total += points
+            earned.append([points, wallet, pending, expire])
         points_money = self._points_money(points_total)
-        if room is not None:
+        if room is not None and money + points_money > room - discount:
+            # Value limits and budgets cut cashback and points together, in proportion.
             left = max(room - discount, 0)
-            if money + points_money > left:
-                whole = money + points_money
-                cashbacks = [(e, v * left // whole) for e, v in cashbacks]
-                earns = [(e, p * left // whole) for e, p in earns]
-                money = sum(v for _, v in cashbacks)
-                points_total = sum(p for _, p in earns)
-                points_money = self._points_money(points_total)
+            whole = money + points_money
+            money = points_total = 0
+            for item in cash:
+                item[0] = item[0] * left // whole  # type: ignore[operator]
+                money += item[0]  # type: ignore[operator]
+            for item in earned:
+                item[0] = item[0] * left // whole  # type: ignore[operator]
+                points_total += item[0]  # type: ignore[operator]
+            points_money = self._points_money(points_total)
         effects: list[EffectResult] = []
         if discount:
-            effects.append(EffectResult("discount", amount=discount))
-        for effect, value in cashbacks:
-            effects.append(self._credit("cashback", effect.wallet, txn.time, amount=value))
-        for effect, points in earns:
-            effects.append(self._credit("earn", effect.wallet, txn.time, points=points))
-        effects.extend(others)
-        value = discount + money + points_money
-        funders = self._split(rule, txn, discount + money, points_total)
-        return Applied(rule.name, effects, value, funders)
-
-    def _credit(self, kind: str, wallet_name: str | None, now: int, amount: int = 0, points: int = 0) -> EffectResult:
-        wallet = self.program.wallets[wallet_name or ""]
-        available = now + wallet.pending if wallet.pending else None
-        expires = now + wallet.expire if wallet.expire else None
-        return EffectResult(kind, amount=amount, points=points, wallet=wallet.name,
-                            available_at=available, expires_at=expires)
+            effects.append(EffectResult("discount", discount))
+        for value, wallet, pending, expire in cash:
+            effects.append(EffectResult("cashback", value, 0, wallet, None, None,  # type: ignore[arg-type]
+                                        now + pending if pending else None,  # type: ignore[operator]
+                                        now + expire if expire else None))  # type: ignore[operator]
+        for points, wallet, pending, expire in earned:
+            effects.append(EffectResult("earn", 0, points, wallet, None, None,  # type: ignore[arg-type]
+                                        now + pending if pending else None,  # type: ignore[operator]
+                                        now + expire if expire else None))  # type: ignore[operator]
+        for kind, count, draw, segment in plan.others:
+            effects.append(EffectResult(kind, 0, count, None, draw, segment))
+        paid = discount + money
+        funders = self._split(plan, txn, paid, points_total) if paid or points_total else []
+        return Applied(plan.name, effects, paid + points_money, funders)
 
     def _points_money(self, points: int) -> int:
-        value = self.program.points_value
+        value = self._points_value
         if value is None or not points:
             return 0
         return points * value[1] // value[0]
 
-    def _split(self, rule: P.Rule, txn: Transaction, money: int, points: int) -> list[FunderLine]:
-        if not money and not points:
-            return []
+    def _split(self, plan: _Plan, txn: Transaction, money: int, points: int) -> list[FunderLine]:
+        shares, target = plan.funders
         lines = []
-        for share in rule.funders:
-            name = f"merchant:{txn.merchant}" if share.funder == "merchant" else share.funder
-            lines.append(FunderLine(name, money * share.bp // BP, points * share.bp // BP))
-        # Remainders of the rounding go to the first funder who is not the programme.
-        target = next((line for line in lines if line.funder != "program"), lines[0])
-        target.amount += money - sum(line.amount for line in lines)
-        target.points += points - sum(line.points for line in lines)
+        money_left, points_left = money, points
+        for name, bp in shares:
+            line = FunderLine(name or f"merchant:{txn.merchant}", money * bp // BP, points * bp // BP)
+            money_left -= line.amount
+            points_left -= line.points
+            lines.append(line)
+        lines[target].amount += money_left
+        lines[target].points += points_left
         return lines
 
     # ---- redemption
