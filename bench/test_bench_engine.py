@@ -12,15 +12,16 @@ import itertools
 import os
 
 import pytest
-
-from bench.conftest import CHECKS
-from bench.workload import RULE_COUNTS, generate_members, generate_program, generate_transactions
 from tessera.engine.compiler import CompiledProgram, compile_source
 from tessera.engine.counters import MemoryCounters
 from tessera.engine.reference import Reference
 from tessera.engine.walk import Walker
 
-SIZES = tuple(int(n) for n in os.environ.get("TESSERA_BENCH_SIZES", ",".join(map(str, RULE_COUNTS))).split(","))
+from bench.figures import CHECKS
+from bench.workload import RULE_COUNTS, generate_members, generate_program, generate_transactions
+
+_SIZES = os.environ.get("TESSERA_BENCH_SIZES", ",".join(map(str, RULE_COUNTS)))
+SIZES = tuple(int(n) for n in _SIZES.split(","))
 REFERENCE_SIZES = tuple(n for n in SIZES if n <= 10_000)
 TRANSACTIONS = 2_000
 BATCH = 20_000
@@ -103,7 +104,8 @@ def test_batch(benchmark, figures, n):
 def test_compile(benchmark, figures, n):
     text = source(n)
     rounds = 1 if n >= 100_000 else 3
-    benchmark.pedantic(compile_source, args=(text, f"generated-{n}.rules"), rounds=rounds, iterations=1)
+    path = f"generated-{n}.rules"
+    benchmark.pedantic(compile_source, args=(text, path), rounds=rounds, iterations=1)
     figures.record(f"compile s {n:>7}", benchmark.stats.stats.median)
 
 
@@ -112,10 +114,15 @@ def engine_checks(figures) -> None:
     v = figures.values
     key = "match µs/txn compiled {:>7}".format
     if key(1_000) in v and f"match µs/txn reference {1_000:>6}" in v:
-        figures.check("reference / compiled at 1,000 rules (x)",
-                      v[f"match µs/txn reference {1_000:>6}"] / v[key(1_000)], ">=", 100)
+        figures.check(
+            "reference / compiled at 1,000 rules (x)",
+            v[f"match µs/txn reference {1_000:>6}"] / v[key(1_000)],
+            ">=",
+            100,
+        )
     if key(1_000) in v and key(100_000) in v:
-        figures.check("100,000 rules / 1,000 rules cost (x)", v[key(100_000)] / v[key(1_000)], "<=", 10)
+        ratio = v[key(100_000)] / v[key(1_000)]
+        figures.check("100,000 rules / 1,000 rules cost (x)", ratio, "<=", 10)
     targets = [
         (key(1_000), "match at 1,000 rules (µs)", "<=", 2),
         (f"batch txn/s {1_000:>7}", "batch at 1,000 rules (txn/s per core)", ">=", 1_500_000),

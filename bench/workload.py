@@ -272,6 +272,8 @@ def generate_program(n_rules: int, seed: int = 7) -> str:
     The first ``min(n_rules, CORE_RULES)`` rules are the general core; the rest are targeted
     offers anchored on a merchant, terminal, card BIN, merchant group or small MCC set, so
     the programme grows the way real ones do.  The text passes the parser and the checker.
+    With one seed a larger programme is a smaller one plus more offers at the end (past the
+    first comment line), so benchmarks of different sizes compare like with like.
     """
     if n_rules < 0:
         raise ValueError("n_rules must not be negative")
@@ -599,10 +601,11 @@ class _OfferMaker:
         rng = self.rng
         conds = [self._anchor()]
         broad = conds[0].startswith(("mcc", "card_bin"))
-        extra = rng.choices((0, 1, 2, 3), (1, 3, 3, 2))[0]
+        extra = rng.choice(_EXTRA_COUNTS)
         if broad:
             extra = max(extra, 2)  # broad anchors carry more conditions, like real campaigns
-        conds.extend(self._extra(kind) for kind in rng.sample(_EXTRA_KINDS, extra))
+        kinds = dict.fromkeys(rng.sample(_EXTRA_KINDS, extra))  # "amount" may come twice
+        conds.extend(self._extra(kind) for kind in kinds)
         lines = [f"rule offer_{number:06d}"]
         if rng.random() < 0.2:
             lines.append(f"  priority {rng.choice((1, 5, 10, 15, 30))}")
@@ -617,23 +620,26 @@ class _OfferMaker:
 
     # -- anchors
     def _anchor(self) -> str:
+        """Pick what the offer is about; capped kinds fall back to a single merchant."""
         rng = self.rng
         roll = rng.random()
-        if roll < 0.05 and self.group_offers < _MAX_GROUP_OFFERS:
-            self.group_offers += 1
-            return f"merchant in {rng.choice(self.world.groups)[0]}"
-        if roll < 0.08 and self.mcc_offers < _MAX_MCC_OFFERS:
-            self.mcc_offers += 1
-            mccs = rng.choice(list(_KINDS.values()))[0]
-            return "mcc in {" + ", ".join(str(m) for m in mccs) + "}"
-        if roll < 0.12:
+        if roll < 0.05:
+            if self.group_offers < _MAX_GROUP_OFFERS:
+                self.group_offers += 1
+                return f"merchant in {rng.choice(self.world.groups)[0]}"
+        elif roll < 0.08:
+            if self.mcc_offers < _MAX_MCC_OFFERS:
+                self.mcc_offers += 1
+                mccs = rng.choice(_KIND_MCCS)
+                return "mcc in {" + ", ".join(str(m) for m in mccs) + "}"
+        elif roll < 0.12:
             return f'card_bin = "{rng.choice(self.world.bins)}"'
-        if roll < 0.20:
+        elif roll < 0.20:
             merchant = self.world.merchants[rng.randrange(OFFER_MERCHANTS)]
             return f'terminal = "{rng.choice(merchant.terminals)}"'
-        if roll < 0.80:
-            return f'merchant = "M{rng.randrange(OFFER_MERCHANTS):06d}"'
-        return self._merchant_set()
+        elif roll >= 0.80:
+            return self._merchant_set()
+        return f'merchant = "M{rng.randrange(OFFER_MERCHANTS):06d}"'
 
     def _merchant_set(self) -> str:
         """A small chain: 2-4 merchants of one kind, as a franchise's offer would name."""
@@ -748,6 +754,8 @@ def _window_text(start: dt.date, days: int) -> str:
     return f"{start.isoformat()} .. {end.isoformat()}"
 
 
+_KIND_MCCS = tuple(mccs for mccs, _cats, _lines, _weight in _KINDS.values())
+_EXTRA_COUNTS = (0, 1, 1, 1, 2, 2, 2, 3, 3)  # extra conditions on an offer, besides its anchor
 _MERCHANT_FUNDING = ("merchant 100%", "merchant 70%, program 30%", "merchant 50%, program 50%")
 _EXTRA_KINDS = (
     "amount", "amount", "weekday", "hour", "channel", "tier", "country", "segment", "basket",
@@ -826,22 +834,22 @@ def member_for(txn: Transaction, members: Mapping[str, MemberState]) -> MemberSt
 
 
 def generate_transactions(
-    n: int, seed: int = 11, members: int = MEMBER_POOL
+    n: int, seed: int = 11, member_pool: int = MEMBER_POOL
 ) -> list[Transaction]:
     """``n`` realistic transactions in time order over Dec 2026-Jan 2027.
 
     Merchants are drawn from the shared universe with busy stores weighted up, baskets fit
-    the merchant's kind, and members come from the first ``members`` pool ids (some far more
-    active than others).  About 7% ask to redeem from a wallet.
+    the merchant's kind, and members come from the first ``member_pool`` ids (some far more
+    active than others), matching :func:`generate_members`.  About 7% ask to redeem.
     """
-    if members <= 0:
+    if member_pool <= 0:
         raise ValueError("the member pool must not be empty")
     rng = random.Random(seed)
     world = universe()
     picks = rng.choices(range(len(world.merchants)), cum_weights=world.traffic, k=n)
     times = sorted(_moment(rng) for _ in range(n))
     return [
-        _transaction(rng, world, f"t-{seed}-{i:07d}", times[i], world.merchants[m], members)
+        _transaction(rng, world, f"t-{seed}-{i:07d}", times[i], world.merchants[m], member_pool)
         for i, m in enumerate(picks)
     ]
 
@@ -855,12 +863,19 @@ def _moment(rng: random.Random) -> int:
         busy += 2 if dt.date(2026, 12, 15) <= date <= dt.date(2026, 12, 24) else 0
         if rng.randrange(5) < busy:
             break
-    hour = rng.choices(range(24), _HOUR_WEIGHTS)[0]
-    local = WINDOW_START + UTC_OFFSET + day * _DAY + hour * 3_600 + rng.randrange(3_600)
-    return local - UTC_OFFSET
+    hour = rng.choice(_HOURS)  # local; WINDOW_START is local midnight as epoch UTC
+    return WINDOW_START + day * _DAY + hour * 3_600 + rng.randrange(3_600)
+
+
+def _table(weighted: Iterable[tuple[object, int]]) -> tuple:
+    """Expand (value, weight) pairs so that ``rng.choice`` draws by weight, cheaply."""
+    return tuple(value for value, weight in weighted for _ in range(weight))
 
 
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 1, 3, 8, 10, 8, 6, 7, 10, 9, 6, 6, 8, 10, 10, 9, 7, 5, 3, 2)
+_HOURS = _table(enumerate(_HOUR_WEIGHTS))  # peaks at breakfast, lunch and after work
+_QTYS = _table(((1, 60), (2, 20), (3, 10), (4, 6), (5, 4)))
+_CHANNELS = _table((("pos", 75), ("ecom", 12), ("app", 13)))
 
 
 def _transaction(
@@ -896,7 +911,7 @@ def _basket(rng: random.Random, world: Universe, kind: str) -> tuple[BasketLine,
     for _ in range(rng.randint(low, high)):
         category = rng.choice(categories)
         sku, price = rng.choice(world.skus[category])
-        qty = rng.choices((1, 2, 3, 4, 5), (60, 20, 10, 6, 4))[0]
+        qty = rng.choice(_QTYS)
         lines.setdefault(sku, BasketLine(sku, category, qty, price))
     return tuple(lines.values())
 
@@ -904,7 +919,7 @@ def _basket(rng: random.Random, world: Universe, kind: str) -> tuple[BasketLine,
 def _channel(rng: random.Random, kind: str) -> str:
     if kind == "online":
         return rng.choice(("ecom", "ecom", "app"))
-    return rng.choices(("pos", "ecom", "app"), (75, 12, 13))[0]
+    return rng.choice(_CHANNELS)
 
 
 def _currency(rng: random.Random, country: str) -> str:

@@ -128,7 +128,9 @@ class Checker:
             value = setting.values[0]
             if setting.key == "currency":
                 if not is_currency(value):
-                    self.error("E401", f"unknown currency {value!r} (ISO 4217 codes only)", setting.loc)
+                    self.error(
+                        "E401", f"unknown currency {value!r} (ISO 4217 codes only)", setting.loc
+                    )
                 else:
                     self.currency, self.digits = value, minor_digits(value)
             elif setting.key == "timezone":
@@ -170,8 +172,11 @@ class Checker:
             taken[name] = loc
             return True
 
-        owned = {id(d) for d in decls if not isinstance(d, ast.RuleDecl | ast.ProgramDecl)
-                 and claim(d.name, d.loc, "name")}
+        owned = {
+            id(d)
+            for d in decls
+            if not isinstance(d, ast.RuleDecl | ast.ProgramDecl) and claim(d.name, d.loc, "name")
+        }
         for decl in decls:
             if isinstance(decl, ast.GroupDecl) and id(decl) in owned:
                 group = self._load_group(decl)
@@ -192,7 +197,8 @@ class Checker:
             if isinstance(decl, ast.RuleDecl):
                 if decl.name in rule_names:
                     self.error(
-                        "E202", f"rule {decl.name!r} is already declared at {rule_names[decl.name]}",
+                        "E202",
+                        f"rule {decl.name!r} is already declared at {rule_names[decl.name]}",
                         decl.loc,
                     )
                 rule_names[decl.name] = decl.loc
@@ -204,14 +210,18 @@ class Checker:
         path = os.path.join(self.base_dir, decl.file.value)
         try:
             if os.path.getsize(path) > MAX_GROUP_FILE_BYTES:
-                raise self.fail("E405", f"group file {decl.file.value!r} is larger than 64 MiB", decl.file.loc)
+                raise self.fail(
+                    "E405", f"group file {decl.file.value!r} is larger than 64 MiB", decl.file.loc
+                )
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
         except _Problem:
             return None
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            self.error("E406", f"cannot read group file {decl.file.value!r}: {reason}", decl.file.loc)
+            self.error(
+                "E406", f"cannot read group file {decl.file.value!r}: {reason}", decl.file.loc
+            )
             return None
         except UnicodeDecodeError:
             self.error("E406", f"group file {decl.file.value!r} is not UTF-8 text", decl.file.loc)
@@ -253,7 +263,9 @@ class Checker:
             self.error("E203", f"unknown {kind} group {name!r}", loc)
             return None
         if group.kind != kind:
-            self.error("E301", f"{name!r} is a {group.kind} group; a {kind} group is needed here", loc)
+            self.error(
+                "E301", f"{name!r} is a {group.kind} group; a {kind} group is needed here", loc
+            )
             return None
         return name
 
@@ -268,7 +280,11 @@ class Checker:
         if self.tier_decls and not has_default:
             first = self.tier_decls[0]
             ignored = " and its condition is not used" if first.condition is not None else ""
-            self.warning("W003", f"no tier is marked default; {first.name!r} is the default{ignored}", first.loc)
+            self.warning(
+                "W003",
+                f"no tier is marked default; {first.name!r} is the default{ignored}",
+                first.loc,
+            )
         for rank, decl in enumerate(self.tier_decls):
             condition = None
             if decl.condition is not None:
@@ -290,8 +306,12 @@ class Checker:
             prev = first.setdefault(decl.group, decl)
             if prev.exclusive != decl.exclusive:
                 said = "exclusive" if prev.exclusive else "not exclusive"
-                self.error("E510", f"group {decl.group!r} is {said} in rule {prev.name!r} ({prev.loc}); "
-                           "say the same in every rule of the group", decl.loc)
+                self.error(
+                    "E510",
+                    f"group {decl.group!r} is {said} in rule {prev.name!r} ({prev.loc}); "
+                    "say the same in every rule of the group",
+                    decl.loc,
+                )
 
     def _check_rules(self, decls: list[ast.RuleDecl]) -> list[P.Rule]:
         rules = []
@@ -317,7 +337,9 @@ class Checker:
         if decl.window is not None:
             try:
                 window = self._window(decl.window)
-                window_leaf = P.NumLeaf(P.Attr("time", None, "int"), (window,), decl.window.loc, decl.window)
+                window_leaf = P.NumLeaf(
+                    P.Attr("time", None, "int"), (window,), decl.window.loc, decl.window
+                )
             except _Problem:
                 ok = False
         condition = None
@@ -388,19 +410,30 @@ class Checker:
         if isinstance(effect, ast.Discount):
             if effect.percent is not None:
                 return P.Effect(
-                    "discount", effect.loc, percent_bp=self._percent(effect.percent, effect.loc),
-                    base=self._base(effect.base), cap=self._cap(effect.cap),
+                    "discount",
+                    effect.loc,
+                    percent_bp=self._percent(effect.percent, effect.loc),
+                    base=self._base(effect.base),
+                    cap=self._cap(effect.cap),
                 )
-            return P.Effect("discount", effect.loc, amount=self._money_text(effect.amount, effect.loc))
+            return P.Effect(
+                "discount", effect.loc, amount=self._money_text(effect.amount, effect.loc)
+            )
         if isinstance(effect, ast.Cashback):
             self._wallet_ref(effect.wallet, "money", effect.loc, "cashback")
             if effect.percent is not None:
                 return P.Effect(
-                    "cashback", effect.loc, percent_bp=self._percent(effect.percent, effect.loc),
-                    base=self._base(effect.base), cap=self._cap(effect.cap), wallet=effect.wallet,
+                    "cashback",
+                    effect.loc,
+                    percent_bp=self._percent(effect.percent, effect.loc),
+                    base=self._base(effect.base),
+                    cap=self._cap(effect.cap),
+                    wallet=effect.wallet,
                 )
             return P.Effect(
-                "cashback", effect.loc, amount=self._money_text(effect.amount, effect.loc),
+                "cashback",
+                effect.loc,
+                amount=self._money_text(effect.amount, effect.loc),
                 wallet=effect.wallet,
             )
         if isinstance(effect, ast.Earn):
@@ -414,13 +447,22 @@ class Checker:
             elif effect.base is not None:
                 raise self.fail("E302", "a base (of ...) needs per", effect.loc)
             return P.Effect(
-                "earn", effect.loc, points=points, per=per, base=self._base(effect.base),
+                "earn",
+                effect.loc,
+                points=points,
+                per=per,
+                base=self._base(effect.base),
                 wallet=effect.wallet,
             )
         if isinstance(effect, ast.Entries):
             if effect.draw not in self.draws:
                 raise self.fail("E204", f"unknown draw {effect.draw!r}", effect.loc)
-            return P.Effect("entries", effect.loc, points=self._whole_lit(effect.count, "entries"), draw=effect.draw)
+            return P.Effect(
+                "entries",
+                effect.loc,
+                points=self._whole_lit(effect.count, "entries"),
+                draw=effect.draw,
+            )
         assert isinstance(effect, ast.Tag)
         if not effect.segment:
             raise self.fail("E411", "a tag needs a segment name", effect.loc)
@@ -459,7 +501,11 @@ class Checker:
 
     def _limit(self, limit: ast.Limit, effects: list[P.Effect]) -> P.LimitSpec:
         if limit.period not in ("day", "week", "month", "ever"):
-            raise self.fail("E414", f"a limit period is day, week, month or ever, not {limit.period!r}", limit.loc)
+            raise self.fail(
+                "E414",
+                f"a limit period is day, week, month or ever, not {limit.period!r}",
+                limit.loc,
+            )
         if limit.by_value:
             self._needs_value(effects, limit.loc)
             value = self._money_lit(limit.amount)
@@ -475,8 +521,10 @@ class Checker:
     def _needs_value(self, effects: list[P.Effect], loc: Location) -> None:
         if any(e.kind == "earn" for e in effects) and self.points_value is None:
             raise self.fail(
-                "E415", "a value limit or budget on a rule that earns points needs the "
-                "program's points_value", loc,
+                "E415",
+                "a value limit or budget on a rule that earns points needs the "
+                "program's points_value",
+                loc,
             )
 
     def _funders(self, funders: tuple[ast.Funder, ...], loc: Location) -> tuple[P.FunderShare, ...]:
@@ -524,7 +572,8 @@ class Checker:
             filt = self._filter(operand)
             return P.NumLeaf(P.Attr("basket_has", filt.index, "bool"), ((1, 1),), expr.loc, expr)
         raise self.fail(
-            "E305", "a condition compares two things (amount >= 5.00) or tests basket.has(...)",
+            "E305",
+            "a condition compares two things (amount >= 5.00) or tests basket.has(...)",
             expr.loc,
         )
 
@@ -536,18 +585,24 @@ class Checker:
             left, right, op = right, left, MIRROR[op]
         attr = self._attr(left, scope)
         if _is_attr_like(right) and not (isinstance(right, ast.Path) and len(right.parts) == 1):
-            raise self.fail("E306", "compare an attribute with a value, not with another attribute", expr.loc)
+            raise self.fail(
+                "E306", "compare an attribute with a value, not with another attribute", expr.loc
+            )
         return self._leaf(attr, op, right, expr)
 
-    def _membership(self, value: ast.Operand, op: str, target: ast.Operand, expr: ast.Compare, scope: str) -> P.Cond:
+    def _membership(
+        self, value: ast.Operand, op: str, target: ast.Operand, expr: ast.Compare, scope: str
+    ) -> P.Cond:
         """``"vip" in member.segments``: a value tested against a many-valued attribute."""
         if isinstance(target, ast.Path) and target.parts == ("member", "segments"):
             if not isinstance(value, ast.String):
-                raise self.fail("E307", "a segment is a \"string\"", value.loc)
+                raise self.fail("E307", 'a segment is a "string"', value.loc)
             self.segments.add(value.value)
             attr = P.Attr("segments", None, "set")
             return P.SetLeaf(attr, frozenset([value.value]), op == "not in", expr.loc, expr)
-        raise self.fail("E308", "only member.segments can hold a value (\"vip\" in member.segments)", target.loc)
+        raise self.fail(
+            "E308", 'only member.segments can hold a value ("vip" in member.segments)', target.loc
+        )
 
     def _no_basket_in(self, scope: str, loc: Location) -> None:
         if scope != "rule":
@@ -558,7 +613,9 @@ class Checker:
         if isinstance(operand, ast.Call):
             return self._call_attr(operand, scope)
         if not isinstance(operand, ast.Path):
-            raise self.fail("E310", "expected an attribute here (amount, mcc, member.tier, ...)", operand.loc)
+            raise self.fail(
+                "E310", "expected an attribute here (amount, mcc, member.tier, ...)", operand.loc
+            )
         parts = operand.parts
         name = operand.dotted
         if scope == "line":
@@ -568,17 +625,28 @@ class Checker:
                 return P.Attr(name, None, "money")
             if name == "qty":
                 return P.Attr(name, None, "int")
-            raise self.fail("E206", f"unknown basket line attribute {name!r} (sku, category, unit_price, qty)", operand.loc)
+            raise self.fail(
+                "E206",
+                f"unknown basket line attribute {name!r} (sku, category, unit_price, qty)",
+                operand.loc,
+            )
         if scope == "tier" and len(parts) == 1 and parts[0] in P.MEMBER_COUNTERS:
             parts = ("member", parts[0])
         if parts[0] == "member" and len(parts) >= 2:
             return self._member_attr(parts, operand, scope)
         if scope == "tier" and len(parts) == 1 and parts[0] not in ("tier",):
-            raise self.fail("E311", f"a tier condition reads member counters, not {name!r}", operand.loc)
+            raise self.fail(
+                "E311", f"a tier condition reads member counters, not {name!r}", operand.loc
+            )
         if len(parts) == 1:
             simple = {
-                "amount": "money", "mcc": "int", "hour": "int", "minute": "int",
-                "date": "date", "weekday": "weekday", "channel": "channel",
+                "amount": "money",
+                "mcc": "int",
+                "hour": "int",
+                "minute": "int",
+                "date": "date",
+                "weekday": "weekday",
+                "channel": "channel",
             }
             if parts[0] in simple:
                 return P.Attr(parts[0], None, simple[parts[0]])
@@ -586,7 +654,9 @@ class Checker:
                 return P.Attr(parts[0], None, "text")
             if parts[0] == "tier":
                 if scope == "tier":
-                    raise self.fail("E312", "a tier condition cannot test the tier itself", operand.loc)
+                    raise self.fail(
+                        "E312", "a tier condition cannot test the tier itself", operand.loc
+                    )
                 if not self.tier_decls:
                     raise self.fail("E207", "no tiers are declared", operand.loc)
                 return P.Attr("tier", None, "tier")
@@ -604,7 +674,9 @@ class Checker:
                 return P.Attr(key, None, kind)
             if key == "tier":
                 if scope == "tier":
-                    raise self.fail("E312", "a tier condition cannot test the tier itself", operand.loc)
+                    raise self.fail(
+                        "E312", "a tier condition cannot test the tier itself", operand.loc
+                    )
                 if not self.tier_decls:
                     raise self.fail("E207", "no tiers are declared", operand.loc)
                 return P.Attr("tier", None, "tier")
@@ -620,7 +692,11 @@ class Checker:
             if scope == "line":
                 raise self.fail("E309", "balance() cannot be used in a basket filter", call.loc)
             arg = call.arg
-            if not (isinstance(arg, ast.Truth) and isinstance(arg.operand, ast.Path) and len(arg.operand.parts) == 1):
+            if not (
+                isinstance(arg, ast.Truth)
+                and isinstance(arg.operand, ast.Path)
+                and len(arg.operand.parts) == 1
+            ):
                 raise self.fail("E314", "balance takes a wallet name: balance(points)", call.loc)
             name = arg.operand.parts[0]
             wallet = self.wallets.get(name)
@@ -633,7 +709,11 @@ class Checker:
             measure = func.split(".")[1]
             kind = {"qty": "int", "amount": "money", "has": "bool"}[measure]
             return P.Attr(f"basket_{measure}", filt.index, kind)
-        raise self.fail("E209", f"unknown function {func!r} (basket.qty, basket.amount, basket.has, balance)", call.loc)
+        raise self.fail(
+            "E209",
+            f"unknown function {func!r} (basket.qty, basket.amount, basket.has, balance)",
+            call.loc,
+        )
 
     def _filter(self, call: ast.Call) -> P.BasketFilter:
         arg = call.arg
@@ -653,7 +733,9 @@ class Checker:
             attr = self._custom_attr(attr, right, expr)
             kind = attr.type
         if kind == "bool":
-            raise self.fail("E315", "basket.has(...) is a condition on its own; it is not compared", expr.loc)
+            raise self.fail(
+                "E315", "basket.has(...) is a condition on its own; it is not compared", expr.loc
+            )
         if kind in ("text", "line-text"):
             return self._text_leaf(attr, op, right, expr)
         if op in ORDER_OPS and kind not in ORDERED_TYPES:
@@ -663,7 +745,9 @@ class Checker:
             intervals = self._intervals_of(right, reader, expr)
         else:
             if isinstance(right, ast.SetLit | ast.Range):
-                raise self.fail("E317", f"use 'in' to test {attr.describe()} against a set or range", right.loc)
+                raise self.fail(
+                    "E317", f"use 'in' to test {attr.describe()} against a set or range", right.loc
+                )
             intervals = _op_intervals("=" if op == "!=" else op, reader(right))
         # The smallest int64 stands for a missing custom number: only != and not in hold for it.
         intervals = intersect(intervals, KNOWN_VALUES)
@@ -680,11 +764,15 @@ class Checker:
             sample = sample.low
         kind = "text" if isinstance(sample, ast.String) else "number"
         if not isinstance(sample, ast.String | ast.Number):
-            raise self.fail("E318", f"member.attr.{name} is compared with a \"string\" or a number", right.loc)
+            raise self.fail(
+                "E318", f'member.attr.{name} is compared with a "string" or a number', right.loc
+            )
         prev = self.custom_attrs.get(name)
         if prev is not None and prev[0] != kind:
             raise self.fail(
-                "E319", f"member.attr.{name} is used as {prev[0]} at {prev[1]} and as {kind} here", expr.loc
+                "E319",
+                f"member.attr.{name} is used as {prev[0]} at {prev[1]} and as {kind} here",
+                expr.loc,
             )
         self.custom_attrs.setdefault(name, (kind, expr.loc))
         return P.Attr("attr", name, kind)
@@ -695,22 +783,36 @@ class Checker:
         group_name = None
         if isinstance(right, ast.Path) and len(right.parts) == 1 and op in ("in", "not in"):
             group_name = right.parts[0]
-            wanted = "merchant" if attr.kind == "merchant" else "category" if attr.kind == "category" else None
+            wanted = (
+                "merchant"
+                if attr.kind == "merchant"
+                else "category"
+                if attr.kind == "category"
+                else None
+            )
             group = self.groups.get(group_name)
             if group is None:
                 raise self.fail("E203", f"unknown group {group_name!r}", right.loc)
             if wanted is None:
-                raise self.fail("E320", f"groups hold merchants or categories, not {attr.describe()}", right.loc)
+                raise self.fail(
+                    "E320", f"groups hold merchants or categories, not {attr.describe()}", right.loc
+                )
             if group.kind != wanted:
-                raise self.fail("E301", f"{group_name!r} is a {group.kind} group; {attr.kind} needs a {wanted} group", right.loc)
+                raise self.fail(
+                    "E301",
+                    f"{group_name!r} is a {group.kind} group; {attr.kind} needs a {wanted} group",
+                    right.loc,
+                )
             values = group.values
         elif op in ("in", "not in"):
             if not isinstance(right, ast.SetLit):
-                raise self.fail("E321", "'in' takes a set {\"a\", \"b\"} or a group name", right.loc)
+                raise self.fail("E321", '\'in\' takes a set {"a", "b"} or a group name', right.loc)
             values = frozenset(self._text(item) for item in right.items)
         else:
             if isinstance(right, ast.SetLit):
-                raise self.fail("E317", f"use 'in' to test {attr.describe()} against a set", right.loc)
+                raise self.fail(
+                    "E317", f"use 'in' to test {attr.describe()} against a set", right.loc
+                )
             values = frozenset([self._text(right)])
         negated = op in ("!=", "not in")
         if attr.type == "line-text":
@@ -749,7 +851,9 @@ class Checker:
         what = attr.describe()
         if kind == "money":
             if not isinstance(lit, ast.Number):
-                raise self.fail("E324", f"{what} is money; compare it with an amount like 5.00", lit.loc)
+                raise self.fail(
+                    "E324", f"{what} is money; compare it with an amount like 5.00", lit.loc
+                )
             return decimal_to_scaled(lit.text, self.digits, "amount")
         if kind in ("int", "points"):
             if not isinstance(lit, ast.Number):
@@ -757,7 +861,9 @@ class Checker:
             value = self._whole(lit.text, what)
             limits = {"hour": 23, "minute": 59}
             if attr.kind in limits and not 0 <= value <= limits[attr.kind]:
-                raise self.fail("E418", f"{attr.kind} is 0..{limits[attr.kind]}, not {value}", lit.loc)
+                raise self.fail(
+                    "E418", f"{attr.kind} is 0..{limits[attr.kind]}, not {value}", lit.loc
+                )
             return value
         if kind == "number":
             if not isinstance(lit, ast.Number):
@@ -784,7 +890,9 @@ class Checker:
             return self.tier_rank[name]
         raise self.fail("E329", f"{what} cannot be compared with this value", lit.loc)
 
-    def _intervals_of(self, right: ast.Operand, read: Callable[[ast.Operand], int], expr: ast.Compare) -> P.Intervals:
+    def _intervals_of(
+        self, right: ast.Operand, read: Callable[[ast.Operand], int], expr: ast.Compare
+    ) -> P.Intervals:
         items: tuple[ast.Operand, ...]
         if isinstance(right, ast.SetLit):
             items = right.items
@@ -897,7 +1005,10 @@ def _op_intervals(op: str, value: int) -> P.Intervals:
 
 
 def _is_value(operand: ast.Operand) -> bool:
-    return isinstance(operand, ast.Number | ast.String | ast.DateLit | ast.DateTimeLit | ast.SetLit | ast.Range | ast.Name)
+    return isinstance(
+        operand,
+        ast.Number | ast.String | ast.DateLit | ast.DateTimeLit | ast.SetLit | ast.Range | ast.Name,
+    )
 
 
 def _is_attr_like(operand: ast.Operand) -> bool:

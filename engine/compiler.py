@@ -42,7 +42,11 @@ MAX_ANCHOR_POINTS = 256
 GENERAL_TABLE_BUDGET = 32 * 1024 * 1024  # bytes per slot before its tests go residual
 SHADOW_CHECK_BUDGET = 2_000_000
 ANCHOR_SCORES = {
-    "merchant": 100, "terminal": 100, "card_bin": 90, "attr": 60, "mcc": 60,
+    "merchant": 100,
+    "terminal": 100,
+    "card_bin": 90,
+    "attr": 60,
+    "mcc": 60,
     "merchant_groups": 70,
 }
 
@@ -129,12 +133,16 @@ def compile_file(path: str) -> CompiledProgram:
             source = handle.read()
     except UnicodeDecodeError as exc:
         diagnostics = Diagnostics()
-        diagnostics.add(Diagnostic("error", "E101", f"not UTF-8 text ({exc.reason})", Location(path, 1, 1)))
+        diagnostics.add(
+            Diagnostic("error", "E101", f"not UTF-8 text ({exc.reason})", Location(path, 1, 1))
+        )
         raise RulesError(diagnostics) from None
     return compile_source(source, path)
 
 
-def compile_source(source: str, path: str = "<rules>", base_dir: str | None = None) -> CompiledProgram:
+def compile_source(
+    source: str, path: str = "<rules>", base_dir: str | None = None
+) -> CompiledProgram:
     build = _Build(path, source, base_dir)
     stages: list[Stage] = []
     for name, run in STAGES:
@@ -190,8 +198,15 @@ def _stage_normalise(build: _Build) -> None:
         try:
             rows = rule_rows(rule)
         except TooComplex:
-            _diag(build, lines, "error", "E509", f"the condition of {rule.name!r} expands to more than "
-                  f"{MAX_ROWS_PER_RULE} alternatives; split the rule or simplify the condition", rule.loc)
+            _diag(
+                build,
+                lines,
+                "error",
+                "E509",
+                f"the condition of {rule.name!r} expands to more than "
+                f"{MAX_ROWS_PER_RULE} alternatives; split the rule or simplify the condition",
+                rule.loc,
+            )
             continue
         if not rows:
             _diag(build, lines, "warning", "W001", f"rule {rule.name!r} can never match", rule.loc)
@@ -201,8 +216,15 @@ def _stage_normalise(build: _Build) -> None:
             to_dnf(filt.condition)
         except TooComplex:
             loc = filt.condition.loc if filt.condition is not None else Location(build.path, 1, 1)
-            _diag(build, lines, "error", "E509", f"the basket filter ({filt.text}) expands to more "
-                  f"than {MAX_ROWS_PER_RULE} alternatives; simplify it", loc)
+            _diag(
+                build,
+                lines,
+                "error",
+                "E509",
+                f"the basket filter ({filt.text}) expands to more "
+                f"than {MAX_ROWS_PER_RULE} alternatives; simplify it",
+                loc,
+            )
 
 
 def _stage_analyse(build: _Build) -> None:
@@ -217,8 +239,11 @@ def _stage_analyse(build: _Build) -> None:
     # A rule always takes what comes after it only if nothing can keep it from applying: no
     # limit, no budget, and (for stop) no exclusive group that an earlier rule may have taken.
     takers = [
-        r for r in rules
-        if not r.limits and r.budget is None and ((r.stop and not r.exclusive) or (r.exclusive and r.group))
+        r
+        for r in rules
+        if not r.limits
+        and r.budget is None
+        and ((r.stop and not r.exclusive) or (r.exclusive and r.group))
     ]
     for later in rules:
         later_rows = by_rule.get(later.walk_index)
@@ -233,10 +258,18 @@ def _stage_analyse(build: _Build) -> None:
             if budget < 0:
                 return
             if implies(later_rows, by_rule.get(earlier.walk_index, [])):
-                why = "stops the walk" if earlier.stop else f"takes exclusive group {earlier.group!r}"
-                _diag(build, lines, "warning", "W002",
-                      f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) always "
-                      f"matches first and {why}", later.loc)
+                why = (
+                    "stops the walk" if earlier.stop else f"takes exclusive group {earlier.group!r}"
+                )
+                _diag(
+                    build,
+                    lines,
+                    "warning",
+                    "W002",
+                    f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) always "
+                    f"matches first and {why}",
+                    later.loc,
+                )
                 break
 
 
@@ -250,7 +283,7 @@ def _stage_layout(build: _Build) -> None:
     layout.segments = segment_bits
     if group_bits:
         layout.merchant_group_slot(len(group_bits))
-        for bit, name in enumerate(group_bits):
+        for name in group_bits:
             for merchant in sorted(program.groups[name].values):
                 layout.text_id("merchant", merchant)
     if segment_bits:
@@ -319,7 +352,9 @@ STAGES: list[tuple[str, Callable[[_Build], None]]] = [
 # ---- lowering helpers ----------------------------------------------------------------------
 
 
-def _diag(build: _Build, lines: list[str], severity: str, code: str, message: str, loc: Location) -> None:
+def _diag(
+    build: _Build, lines: list[str], severity: str, code: str, message: str, loc: Location
+) -> None:
     source_line = lines[loc.line - 1] if 0 < loc.line <= len(lines) else ""
     build.diagnostics.add(Diagnostic(severity, code, message, loc, source_line))
 
@@ -388,7 +423,10 @@ def _lower_row(row: Row, layout: Layout) -> list[Literal]:
         words = mask_words(len(layout.segments))
         kind = LIT_NONE if leaf.negated else LIT_ANY
         literals.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
-    ivs = [Literal(LIT_INTERVALS, slot, _flatten(intervals)) for slot, intervals in sorted(by_slot.items())]
+    ivs = [
+        Literal(LIT_INTERVALS, slot, _flatten(intervals))
+        for slot, intervals in sorted(by_slot.items())
+    ]
     return ivs + literals
 
 
@@ -469,7 +507,9 @@ def _general_tables(
         breakpoints = sorted(points)
         if (len(breakpoints) + 1) * words * 8 > GENERAL_TABLE_BUDGET:
             for position, data in entries:
-                residual.setdefault(general[position], []).append(Literal(LIT_INTERVALS, slot, data))
+                residual.setdefault(general[position], []).append(
+                    Literal(LIT_INTERVALS, slot, data)
+                )
             continue
         table = np.zeros((len(breakpoints) + 1, words), dtype=np.uint64)
         constrained = np.zeros(words, dtype=np.uint64)
@@ -517,12 +557,16 @@ def _pack(
                 kinds.append(literal.kind)
                 slots.append(literal.slot)
                 offsets.append(len(pool))
-                lengths.append(len(literal.data) // 2 if literal.kind == LIT_INTERVALS else len(literal.data))
+                lengths.append(
+                    len(literal.data) // 2 if literal.kind == LIT_INTERVALS else len(literal.data)
+                )
                 pool.extend(literal.data)
             starts.append(len(kinds))
         return (
-            np.asarray(starts, dtype=np.int64), np.asarray(kinds, dtype=np.int64),
-            np.asarray(slots, dtype=np.int64), np.asarray(offsets, dtype=np.int64),
+            np.asarray(starts, dtype=np.int64),
+            np.asarray(kinds, dtype=np.int64),
+            np.asarray(slots, dtype=np.int64),
+            np.asarray(offsets, dtype=np.int64),
             np.asarray(lengths, dtype=np.int64),
         )
 
@@ -565,7 +609,10 @@ def _pack(
     from .timezone import transitions
 
     tz_starts, tz_offsets = transitions(program.timezone)
-    group_masks = np.zeros((len(layout.text_ids.get("merchant", {})), mask_words(len(layout.merchant_groups))), dtype=np.uint64)
+    group_masks = np.zeros(
+        (len(layout.text_ids.get("merchant", {})), mask_words(len(layout.merchant_groups))),
+        dtype=np.uint64,
+    )
     if layout.merchant_groups:
         merchant_ids = layout.text_ids["merchant"]
         for bit, name in enumerate(layout.merchant_groups):
@@ -584,7 +631,10 @@ def _pack(
     return {
         "n_slots": layout.size,
         "ops": np.asarray(layout.ops, dtype=np.int64).reshape(-1, 3),
-        "text_ids": [layout.text_ids.get(name, {}) for name in ("currency", "country", "merchant", "terminal", "card_bin")],
+        "text_ids": [
+            layout.text_ids.get(name, {})
+            for name in ("currency", "country", "merchant", "terminal", "card_bin")
+        ],
         "attr_names": list(layout.attr_names),
         "attr_text_ids": [layout.text_ids.get(f"attr:{name}", {}) for name in layout.attr_names],
         "wallets": list(layout.wallets),
@@ -598,17 +648,34 @@ def _pack(
         "tz_starts": tz_starts,
         "tz_offsets": tz_offsets,
         "row_rule": i64([walk for walk, _ in build.lowered]),
-        "row_start": row_start, "lit_kind": lit_kind, "lit_slot": lit_slot,
-        "lit_off": lit_off, "lit_len": lit_len,
-        "filter_row_span": i64(filter_row_span), "filter_slots": filter_slots,
-        "f_row_start": f_row_start, "f_kind": f_kind, "f_slot": f_slot, "f_off": f_off, "f_len": f_len,
+        "row_start": row_start,
+        "lit_kind": lit_kind,
+        "lit_slot": lit_slot,
+        "lit_off": lit_off,
+        "lit_len": lit_len,
+        "filter_row_span": i64(filter_row_span),
+        "filter_slots": filter_slots,
+        "f_row_start": f_row_start,
+        "f_kind": f_kind,
+        "f_slot": f_slot,
+        "f_off": f_off,
+        "f_len": f_len,
         "pool": i64(pool),
-        "a_slot": i64(a_slot), "a_key_start": i64(a_key_start), "keys": i64(keys),
-        "key_row_start": i64(key_row_start), "key_rows": i64(key_rows),
-        "m_slot": i64(m_slot), "m_words": i64(m_words), "m_bit_start": i64(m_bit_start),
-        "bit_row_start": i64(bit_row_start), "bit_rows": i64(bit_rows),
-        "general_rows": i64(general), "g_words": g_words,
-        "g_slot": i64(g_slot), "g_bp_start": i64(g_bp_start), "g_bps": i64(g_bps),
+        "a_slot": i64(a_slot),
+        "a_key_start": i64(a_key_start),
+        "keys": i64(keys),
+        "key_row_start": i64(key_row_start),
+        "key_rows": i64(key_rows),
+        "m_slot": i64(m_slot),
+        "m_words": i64(m_words),
+        "m_bit_start": i64(m_bit_start),
+        "bit_row_start": i64(bit_row_start),
+        "bit_rows": i64(bit_rows),
+        "general_rows": i64(general),
+        "g_words": g_words,
+        "g_slot": i64(g_slot),
+        "g_bp_start": i64(g_bp_start),
+        "g_bps": i64(g_bps),
         "g_table_start": i64(g_table_start),
         "g_tables": np.concatenate(g_tables) if g_tables else np.zeros(0, dtype=np.uint64),
         "g_all": _all_rows(len(general), g_words),

@@ -17,7 +17,11 @@ from .values import WEEKDAYS, days_to_iso, format_scaled
 
 
 def explain(
-    program: P.Program, reference: Reference, txn: Transaction, member: MemberState | None, decision: Decision
+    program: P.Program,
+    reference: Reference,
+    txn: Transaction,
+    member: MemberState | None,
+    decision: Decision,
 ) -> list[dict[str, Any]]:
     applied = {a.rule for a in decision.applied}
     skipped = {s.rule: s for s in decision.skipped}
@@ -32,7 +36,9 @@ def explain(
             entry.update(matched=True, applied=False, reason=skip.reason, detail=skip.detail)
         else:
             loc, message = why_not(program, reference, rule, txn, member)
-            entry.update(matched=False, applied=False, reason="condition" if loc != "window" else "window")
+            entry.update(
+                matched=False, applied=False, reason="condition" if loc != "window" else "window"
+            )
             entry["failed"] = message
             if isinstance(loc, P.Location):
                 entry["at"] = str(loc)
@@ -45,18 +51,30 @@ def explain(
 
 
 def why_not(
-    program: P.Program, reference: Reference, rule: P.Rule, txn: Transaction, member: MemberState | None
+    program: P.Program,
+    reference: Reference,
+    rule: P.Rule,
+    txn: Transaction,
+    member: MemberState | None,
 ) -> tuple[object, str]:
     if not reference.in_window(rule, txn):
         low, high = rule.window or (0, 0)
-        when = _format(P.Attr("time", None, "int"), reference.value(P.Attr("time", None, "int"), txn, member), program)
+        when = _format(
+            P.Attr("time", None, "int"),
+            reference.value(P.Attr("time", None, "int"), txn, member),
+            program,
+        )
         return "window", f"{when} is outside the active window {_local(low)} .. {_local(high)}"
     assert rule.condition is not None, "a rule without a condition matches in its window"
     return _first_failure(program, reference, rule.condition, txn, member)
 
 
 def _first_failure(
-    program: P.Program, reference: Reference, cond: P.Cond, txn: Transaction, member: MemberState | None
+    program: P.Program,
+    reference: Reference,
+    cond: P.Cond,
+    txn: Transaction,
+    member: MemberState | None,
 ) -> tuple[P.Location, str]:
     if isinstance(cond, P.And):
         for item in cond.items:

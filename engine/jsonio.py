@@ -66,7 +66,11 @@ class _Reader:
 
 def money_value(value: object, program: P.Program, path: str, allow_negative: bool = False) -> int:
     if not isinstance(value, str):
-        raise InputError(path, f'money is a decimal string like "12.50", not {type(value).__name__}', "invalid_type")
+        raise InputError(
+            path,
+            f'money is a decimal string like "12.50", not {type(value).__name__}',
+            "invalid_type",
+        )
     try:
         minor = decimal_to_scaled(value, program.digits, "amount")
     except ValueFormatError as exc:
@@ -161,10 +165,20 @@ def _redeem(obj: object, program: P.Program) -> Redeem:
     points = None
     if r.obj.get("points") is not None:
         if wallet.kind != "points":
-            raise InputError("redeem.points", f"wallet {name!r} holds money; ask for an amount", "invalid_value")
+            raise InputError(
+                "redeem.points", f"wallet {name!r} holds money; ask for an amount", "invalid_value"
+            )
         points = r.integer("points", high=2**53)
-    if (wallet.kind == "points" or amount is not None) and program.points_value is None and wallet.kind == "points":
-        raise InputError("redeem.wallet", "the programme sets no points_value to redeem points at", "invalid_value")
+    if (
+        (wallet.kind == "points" or amount is not None)
+        and program.points_value is None
+        and wallet.kind == "points"
+    ):
+        raise InputError(
+            "redeem.wallet",
+            "the programme sets no points_value to redeem points at",
+            "invalid_value",
+        )
     return Redeem(name, amount, points)
 
 
@@ -205,8 +219,12 @@ def decode_member(obj: Any, program: P.Program) -> MemberState:
         txn_count=r.integer("txn_count"),
         spend_30d=r.money("spend_30d"),
         spend_12m=r.money("spend_12m"),
-        last_purchase=parse_time(r.obj["last_purchase"], program, "last_purchase") if r.obj.get("last_purchase") else None,
-        enrolled=parse_time(r.obj["enrolled"], program, "enrolled") if r.obj.get("enrolled") else None,
+        last_purchase=parse_time(r.obj["last_purchase"], program, "last_purchase")
+        if r.obj.get("last_purchase")
+        else None,
+        enrolled=parse_time(r.obj["enrolled"], program, "enrolled")
+        if r.obj.get("enrolled")
+        else None,
         attrs=dict(attrs),
         balances=balances,
     )
@@ -264,7 +282,11 @@ def decision_json(decision: Decision, program: P.Program) -> dict[str, Any]:
                 "rule": a.rule,
                 "effects": [effect_json(e, program) for e in a.effects],
                 "funders": [
-                    {"funder": f.funder, "amount": format_scaled(f.amount, money), "points": f.points}
+                    {
+                        "funder": f.funder,
+                        "amount": format_scaled(f.amount, money),
+                        "points": f.points,
+                    }
                     for f in a.funders
                 ],
             }

@@ -40,17 +40,35 @@ OP_BASKET_HAS = 23
 
 TEXT_FIELDS = ("currency", "country", "merchant", "terminal", "card_bin")
 _SIMPLE_OPS = {
-    "amount": OP_AMOUNT, "mcc": OP_MCC, "channel": OP_CHANNEL, "time": OP_TIME,
-    "date": OP_DATE, "weekday": OP_WEEKDAY, "hour": OP_HOUR, "minute": OP_MINUTE,
-    "tier": OP_TIER, "txn_count": OP_TXN_COUNT, "spend_30d": OP_SPEND_30D,
-    "spend_12m": OP_SPEND_12M, "days_since_last": OP_DAYS_SINCE_LAST,
+    "amount": OP_AMOUNT,
+    "mcc": OP_MCC,
+    "channel": OP_CHANNEL,
+    "time": OP_TIME,
+    "date": OP_DATE,
+    "weekday": OP_WEEKDAY,
+    "hour": OP_HOUR,
+    "minute": OP_MINUTE,
+    "tier": OP_TIER,
+    "txn_count": OP_TXN_COUNT,
+    "spend_30d": OP_SPEND_30D,
+    "spend_12m": OP_SPEND_12M,
+    "days_since_last": OP_DAYS_SINCE_LAST,
     "days_enrolled": OP_DAYS_ENROLLED,
 }
-_BASKET_OPS = {"basket_qty": OP_BASKET_QTY, "basket_amount": OP_BASKET_AMOUNT, "basket_has": OP_BASKET_HAS}
+_BASKET_OPS = {
+    "basket_qty": OP_BASKET_QTY,
+    "basket_amount": OP_BASKET_AMOUNT,
+    "basket_has": OP_BASKET_HAS,
+}
 
 # Line slots used by basket filters.
 LINE_SKU, LINE_CATEGORY, LINE_UNIT_PRICE, LINE_QTY = 0, 1, 2, 3
-LINE_SLOTS = {"sku": LINE_SKU, "category": LINE_CATEGORY, "unit_price": LINE_UNIT_PRICE, "qty": LINE_QTY}
+LINE_SLOTS = {
+    "sku": LINE_SKU,
+    "category": LINE_CATEGORY,
+    "unit_price": LINE_UNIT_PRICE,
+    "qty": LINE_QTY,
+}
 
 
 def mask_words(count: int) -> int:
@@ -112,7 +130,12 @@ class Layout:
         return ids.setdefault(value, len(ids))
 
     def merchant_group_slot(self, total_groups: int) -> int:
-        return self._claim("merchant_groups", OP_MERCHANT_GROUPS, mask_words(total_groups), mask_words(total_groups))
+        return self._claim(
+            "merchant_groups",
+            OP_MERCHANT_GROUPS,
+            mask_words(total_groups),
+            mask_words(total_groups),
+        )
 
     def segments_slot(self, total: int) -> int:
         return self._claim("segments", OP_SEGMENTS, mask_words(total), mask_words(total))

@@ -73,9 +73,17 @@ class MemberState:
 
     def copy(self) -> MemberState:
         return MemberState(
-            self.member, self.tier, self.segments, self.txn_count, self.spend_30d,
-            self.spend_12m, self.last_purchase, self.enrolled, dict(self.attrs),
-            dict(self.balances), dict(self.entries),
+            self.member,
+            self.tier,
+            self.segments,
+            self.txn_count,
+            self.spend_30d,
+            self.spend_12m,
+            self.last_purchase,
+            self.enrolled,
+            dict(self.attrs),
+            dict(self.balances),
+            dict(self.entries),
         )
 
 

@@ -44,7 +44,9 @@ def negate_leaf(leaf: P.Leaf) -> P.Leaf:
     if isinstance(leaf, P.NumLeaf):
         return P.NumLeaf(leaf.attr, complement(leaf.intervals), leaf.loc, leaf.source)
     if isinstance(leaf, P.StrLeaf):
-        return P.StrLeaf(leaf.attr, leaf.values, not leaf.negated, leaf.loc, leaf.group, leaf.source)
+        return P.StrLeaf(
+            leaf.attr, leaf.values, not leaf.negated, leaf.loc, leaf.group, leaf.source
+        )
     return P.SetLeaf(leaf.attr, leaf.values, not leaf.negated, leaf.loc, leaf.source)
 
 
@@ -132,7 +134,7 @@ def rule_rows(rule: P.Rule) -> list[Row]:
 
 
 def row_implies(stronger: Row, weaker: Row) -> bool:
-    """True when every transaction satisfying ``stronger`` satisfies ``weaker`` (sound, not complete)."""
+    """True when whatever satisfies ``stronger`` satisfies ``weaker`` (sound, not complete)."""
     for attr, intervals in weaker.nums:
         mine = stronger.num(attr)
         if mine is None or not contains(intervals, mine):

@@ -124,7 +124,9 @@ class Reference:
         best = None
         probe = Transaction("", now, 0, member.member)
         for tier in self.program.tiers:
-            if tier.is_default or (tier.condition is not None and self.holds(tier.condition, probe, member)):
+            if tier.is_default or (
+                tier.condition is not None and self.holds(tier.condition, probe, member)
+            ):
                 best = tier.name
         return best
 

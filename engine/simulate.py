@@ -35,7 +35,9 @@ class MemberRecord:
     tier_history: list[tuple[int, str]] = field(default_factory=list)
 
     def balance(self, wallet: str, now: int) -> int:
-        return sum(b.amount for b in self.buckets.get(wallet, ()) if b.available_at <= now < b.expires_at)
+        return sum(
+            b.amount for b in self.buckets.get(wallet, ()) if b.available_at <= now < b.expires_at
+        )
 
 
 class MemoryWallets:
@@ -91,7 +93,9 @@ class MemoryWallets:
                         Bucket(value, effect.available_at or now, effect.expires_at or FOREVER)
                     )
             elif effect.type == "entries":
-                base.entries[effect.draw or ""] = base.entries.get(effect.draw or "", 0) + effect.points
+                base.entries[effect.draw or ""] = (
+                    base.entries.get(effect.draw or "", 0) + effect.points
+                )
             elif effect.type == "tag":
                 segments.add(effect.segment or "")
         base.segments = frozenset(segments)
@@ -104,7 +108,9 @@ class MemoryWallets:
         decision.balances = {name: record.balance(name, now) for name in self.program.wallets}
 
     def _spend(self, record: MemberRecord, wallet: str, amount: int, now: int) -> None:
-        spendable = [b for b in record.buckets.get(wallet, ()) if b.available_at <= now < b.expires_at]
+        spendable = [
+            b for b in record.buckets.get(wallet, ()) if b.available_at <= now < b.expires_at
+        ]
         for bucket in sorted(spendable, key=lambda b: b.expires_at):
             take = min(bucket.amount, amount)
             bucket.amount -= take

@@ -29,8 +29,17 @@ class _Plan:
     """What the walk needs of one rule, worked out once when the walker is built."""
 
     __slots__ = (
-        "rule", "name", "stop", "exclusive", "group", "counted", "discounts", "cashbacks",
-        "earns", "others", "funders",
+        "cashbacks",
+        "counted",
+        "discounts",
+        "earns",
+        "exclusive",
+        "funders",
+        "group",
+        "name",
+        "others",
+        "rule",
+        "stop",
     )
 
     def __init__(self, rule: P.Rule, program: P.Program) -> None:
@@ -41,18 +50,30 @@ class _Plan:
         self.group = rule.group
         self.counted = bool(rule.limits) or rule.budget is not None
         self.discounts = tuple(
-            (e.percent_bp, e.amount or 0, e.base.filter, e.cap) for e in rule.effects if e.kind == "discount"
+            (e.percent_bp, e.amount or 0, e.base.filter, e.cap)
+            for e in rule.effects
+            if e.kind == "discount"
         )
         self.cashbacks = tuple(
-            (e.percent_bp, e.amount or 0, e.base.filter, e.cap, *_timing(program.wallets[e.wallet or ""]))
-            for e in rule.effects if e.kind == "cashback"
+            (
+                e.percent_bp,
+                e.amount or 0,
+                e.base.filter,
+                e.cap,
+                *_timing(program.wallets[e.wallet or ""]),
+            )
+            for e in rule.effects
+            if e.kind == "cashback"
         )
         self.earns = tuple(
             (e.points or 0, e.per, e.base.filter, *_timing(program.wallets[e.wallet or ""]))
-            for e in rule.effects if e.kind == "earn"
+            for e in rule.effects
+            if e.kind == "earn"
         )
         self.others = tuple(
-            (e.kind, e.points or 0, e.draw, e.segment) for e in rule.effects if e.kind in ("entries", "tag")
+            (e.kind, e.points or 0, e.draw, e.segment)
+            for e in rule.effects
+            if e.kind in ("entries", "tag")
         )
         # ``None`` stands for the transaction's merchant; the first funder that is not the
         # programme takes the remainders of rounding.
@@ -131,13 +152,24 @@ class Walker:
                 usage.extend(self._usage(plan.rule, result.value, local_days))
         redemption = self._redeem(txn, member, amount - discount) if txn.redeem else None
         return Decision(
-            txn.txn_id, member_id, self.version, amount, discount,
-            redemption.amount if redemption else 0, applied, skipped, usage, redemption,
-            {}, txn.time,
+            txn.txn_id,
+            member_id,
+            self.version,
+            amount,
+            discount,
+            redemption.amount if redemption else 0,
+            applied,
+            skipped,
+            usage,
+            redemption,
+            {},
+            txn.time,
         )
 
     # ---- limits and budgets
-    def _room(self, rule: P.Rule, member: str, counters: Counters, local_days: int | None) -> int | Skipped | None:
+    def _room(
+        self, rule: P.Rule, member: str, counters: Counters, local_days: int | None
+    ) -> int | Skipped | None:
         """Value still allowed (None: no value cap), or why the rule is spent."""
         room: int | None = None
         for limit in rule.limits:
@@ -145,7 +177,9 @@ class Walker:
             if limit.count is not None:
                 used = counters.limit_used(member, rule.name, "count", limit.period, key)
                 if used >= limit.count:
-                    return Skipped(rule.name, "limit", f"{limit.count} per member per {limit.period} used")
+                    return Skipped(
+                        rule.name, "limit", f"{limit.count} per member per {limit.period} used"
+                    )
             else:
                 assert limit.value is not None
                 used = counters.limit_used(member, rule.name, "value", limit.period, key)
@@ -173,13 +207,17 @@ class Walker:
             if limit.count is not None:
                 out.append(Usage("limit", rule.name, "count", limit.period, key, 1, limit.count))
             else:
-                out.append(Usage("limit", rule.name, "value", limit.period, key, value, limit.value or 0))
+                out.append(
+                    Usage("limit", rule.name, "value", limit.period, key, value, limit.value or 0)
+                )
         budget = rule.budget
         if budget is not None:
             if budget.uses is not None:
                 out.append(Usage("budget", rule.name, "count", "ever", "ever", 1, budget.uses))
             else:
-                out.append(Usage("budget", rule.name, "value", "ever", "ever", value, budget.value or 0))
+                out.append(
+                    Usage("budget", rule.name, "value", "ever", "ever", value, budget.value or 0)
+                )
         return out
 
     # ---- effects
@@ -196,11 +234,15 @@ class Walker:
             if bp is None:
                 total += fixed
                 continue
-            value = (txn.amount if base is None else self._basket_amount(txn, base, baskets)) * bp // BP
+            value = (
+                (txn.amount if base is None else self._basket_amount(txn, base, baskets)) * bp // BP
+            )
             total += value if cap is None or value < cap else cap
         return total if total < left else max(left, 0)
 
-    def _earn_base(self, txn: Transaction, base: int | None, net: int, baskets: dict[int, int]) -> int:
+    def _earn_base(
+        self, txn: Transaction, base: int | None, net: int, baskets: dict[int, int]
+    ) -> int:
         ceiling = net if self._earn_on_net else txn.amount
         if base is None:
             return ceiling
@@ -208,7 +250,13 @@ class Walker:
         return value if value < ceiling else ceiling
 
     def _rewards(
-        self, plan: _Plan, txn: Transaction, discount: int, net: int, room: int | None, baskets: dict[int, int]
+        self,
+        plan: _Plan,
+        txn: Transaction,
+        discount: int,
+        net: int,
+        room: int | None,
+        baskets: dict[int, int],
     ) -> Applied:
         now = txn.time
         money = 0
@@ -246,13 +294,31 @@ class Walker:
         if discount:
             effects.append(EffectResult("discount", discount))
         for value, wallet, pending, expire in cash:
-            effects.append(EffectResult("cashback", value, 0, wallet, None, None,  # type: ignore[arg-type]
-                                        now + pending if pending else None,  # type: ignore[operator]
-                                        now + expire if expire else None))  # type: ignore[operator]
+            effects.append(
+                EffectResult(
+                    "cashback",
+                    value,
+                    0,
+                    wallet,
+                    None,
+                    None,  # type: ignore[arg-type]
+                    now + pending if pending else None,  # type: ignore[operator]
+                    now + expire if expire else None,
+                )
+            )  # type: ignore[operator]
         for points, wallet, pending, expire in earned:
-            effects.append(EffectResult("earn", 0, points, wallet, None, None,  # type: ignore[arg-type]
-                                        now + pending if pending else None,  # type: ignore[operator]
-                                        now + expire if expire else None))  # type: ignore[operator]
+            effects.append(
+                EffectResult(
+                    "earn",
+                    0,
+                    points,
+                    wallet,
+                    None,
+                    None,  # type: ignore[arg-type]
+                    now + pending if pending else None,  # type: ignore[operator]
+                    now + expire if expire else None,
+                )
+            )  # type: ignore[operator]
         for kind, count, draw, segment in plan.others:
             effects.append(EffectResult(kind, 0, count, None, draw, segment))
         paid = discount + money
@@ -270,7 +336,9 @@ class Walker:
         lines = []
         money_left, points_left = money, points
         for name, bp in shares:
-            line = FunderLine(name or f"merchant:{txn.merchant}", money * bp // BP, points * bp // BP)
+            line = FunderLine(
+                name or f"merchant:{txn.merchant}", money * bp // BP, points * bp // BP
+            )
             money_left -= line.amount
             points_left -= line.points
             lines.append(line)
@@ -289,17 +357,17 @@ class Walker:
             requested = self._points_money(request.points)
         eligible = left
         refusal = None
-        if wallet.spend_at is not None and txn.merchant not in self.program.groups[wallet.spend_at].values:
+        if (
+            wallet.spend_at is not None
+            and txn.merchant not in self.program.groups[wallet.spend_at].values
+        ):
             eligible, refusal = 0, "spend_at"
         elif wallet.spend_on is not None:
             group = self.program.groups[wallet.spend_on].values
             lines = sum(line.qty * line.unit_price for line in txn.basket if line.category in group)
             if lines < eligible:
                 eligible, refusal = lines, "spend_on"
-        if wallet.kind == "money":
-            available = balance
-        else:
-            available = self._points_money(balance)
+        available = balance if wallet.kind == "money" else self._points_money(balance)
         target = eligible if requested is None else min(requested, eligible)
         amount = max(0, min(target, available))
         points = 0

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import TextIO
 
 import orjson
-
 from tessera.engine.compiler import CompiledProgram, compile_file
 from tessera.engine.errors import InputError, RulesError
 from tessera.engine.explain import explain
@@ -41,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("file", metavar="FILE")
     simulate.add_argument("--transactions", "-t", required=True, metavar="T.jsonl")
     simulate.add_argument("--members", "-m", metavar="M.jsonl")
-    simulate.add_argument("--explain", action="store_true", help="say why each rule did or did not apply")
+    simulate.add_argument(
+        "--explain", action="store_true", help="say why each rule did or did not apply"
+    )
     return parser
 
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return cmd_check(args.files, sys.stdout, sys.stderr)
-        return cmd_simulate(args.file, args.transactions, args.members, args.explain, sys.stdout, sys.stderr)
+        return cmd_simulate(
+            args.file, args.transactions, args.members, args.explain, sys.stdout, sys.stderr
+        )
     except BrokenPipeError:
         return EXIT_OK
 
@@ -99,7 +102,9 @@ def _jsonl(path: str) -> Iterator[tuple[int, object | Exception]]:
                 yield number, exc
 
 
-def cmd_simulate(path: str, transactions: str, members: str | None, with_explain: bool, out: TextIO, err: TextIO) -> int:
+def cmd_simulate(
+    path: str, transactions: str, members: str | None, with_explain: bool, out: TextIO, err: TextIO
+) -> int:
     compiled = _compile(path, err)
     if isinstance(compiled, int):
         return compiled
@@ -136,7 +141,9 @@ def cmd_simulate(path: str, transactions: str, members: str | None, with_explain
             count += 1
             payload = decision_json(decision, program)
             if with_explain:
-                payload["explain"] = explain(program, simulation.walker._reference, txn, member, decision)
+                payload["explain"] = explain(
+                    program, simulation.walker._reference, txn, member, decision
+                )
             out.write(orjson.dumps(payload).decode() + "\n")
             totals["discount"] += decision.discount
             totals["redeemed"] += decision.redeemed
@@ -155,16 +162,21 @@ def cmd_simulate(path: str, transactions: str, members: str | None, with_explain
         return EXIT_USAGE
     digits = program.digits
     print(
-        f"transactions: {count}, rejected: {rejected}, discount: {format_scaled(totals['discount'], digits)}, "
+        f"transactions: {count}, rejected: {rejected}, "
+        f"discount: {format_scaled(totals['discount'], digits)}, "
         f"cashback: {format_scaled(totals['cashback'], digits)}, points: {totals['points']}, "
         f"redeemed: {format_scaled(totals['redeemed'], digits)}",
         file=err,
     )
     if by_rule:
-        print("rewards by rule: " + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items())), file=err)
+        print(
+            "rewards by rule: " + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items())),
+            file=err,
+        )
     if funders:
         shares = ", ".join(
-            f"{f} {format_scaled(a, digits)}" + (f" + {funder_points[f]} points" if funder_points[f] else "")
+            f"{f} {format_scaled(a, digits)}"
+            + (f" + {funder_points[f]} points" if funder_points[f] else "")
             for f, a in sorted(funders.items())
         )
         print(f"funders' shares: {shares}", file=err)

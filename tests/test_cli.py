@@ -20,12 +20,24 @@ rule big
   when amount >= 100.00
   then cashback 1% into cash
 """
-GOOD = {"txn_id": "t-1", "time": "2026-12-05T09:30:00+01:00", "amount": "12.50", "member": "m-1",
-        "merchant": "M1", "mcc": 5814, "basket": [{"sku": "A", "category": "coffee", "qty": 2, "unit_price": "3.50"}]}
+GOOD = {
+    "txn_id": "t-1",
+    "time": "2026-12-05T09:30:00+01:00",
+    "amount": "12.50",
+    "member": "m-1",
+    "merchant": "M1",
+    "mcc": 5814,
+    "basket": [{"sku": "A", "category": "coffee", "qty": 2, "unit_price": "3.50"}],
+}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tessera.server.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tessera.server.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -36,22 +48,31 @@ def rules(tmp_path):
 
 
 def write_lines(path, rows):
-    path.write_text("".join((r if isinstance(r, str) else orjson.dumps(r).decode()) + "\n" for r in rows))
+    path.write_text(
+        "".join((r if isinstance(r, str) else orjson.dumps(r).decode()) + "\n" for r in rows)
+    )
     return path
 
 
 def test_check_ok_prints_a_summary(rules):
     result = run("check", str(rules))
     assert result.returncode == 0
-    assert result.stdout.startswith(f"{rules}: ok — 2 rules, 1 wallets, 0 tiers, 0 warnings, compiled in ")
+    assert result.stdout.startswith(
+        f"{rules}: ok — 2 rules, 1 wallets, 0 tiers, 0 warnings, compiled in "
+    )
 
 
 def test_check_reports_errors_with_exit_1(tmp_path):
     bad = tmp_path / "bad.rules"
-    bad.write_text("program p\n  currency EUR\nrule r\n  when amount >= 5.001\n  then discount 1%\n")
+    bad.write_text(
+        "program p\n  currency EUR\nrule r\n  when amount >= 5.001\n  then discount 1%\n"
+    )
     result = run("check", str(bad))
     assert result.returncode == 1
-    assert f"{bad}:4:18: error[E417]: amount 5.001 has 3 decimals; at most 2 are allowed" in result.stderr
+    assert (
+        f"{bad}:4:18: error[E417]: amount 5.001 has 3 decimals; at most 2 are allowed"
+        in result.stderr
+    )
     assert "^^^^^" in result.stderr
 
 
@@ -69,7 +90,9 @@ def test_simulate_prints_decisions_and_a_summary(rules, tmp_path):
     assert (first["discount"], first["charged"]) == ("1.25", "11.25")
     assert [a["rule"] for a in second["applied"]] == ["big", "weekend"]
     # big: 1% of the net 150.00 - 3.00 = 1.47; weekend: 10% of 150.00 capped at 3.00
-    assert second["applied"][0]["effects"] == [{"type": "cashback", "wallet": "cash", "amount": "1.47"}]
+    assert second["applied"][0]["effects"] == [
+        {"type": "cashback", "wallet": "cash", "amount": "1.47"}
+    ]
     assert second["balances"] == {"cash": "1.47"}
     assert "transactions: 2, rejected: 0, discount: 4.25, cashback: 1.47" in result.stderr
     assert "rewards by rule: big 1, weekend 2" in result.stderr
@@ -82,7 +105,11 @@ def test_simulate_prints_decisions_and_a_summary(rules, tmp_path):
         ({"amount": 12.5}, "amount", "invalid_type"),
         ({"amount": "-1.00"}, "amount", "negative_amount"),
         ({"currency": "XYZ"}, "currency", "unknown_currency"),
-        ({"basket": [{"sku": "A", "qty": -2, "unit_price": "1.00"}]}, "basket[0].qty", "negative_quantity"),
+        (
+            {"basket": [{"sku": "A", "qty": -2, "unit_price": "1.00"}]},
+            "basket[0].qty",
+            "negative_quantity",
+        ),
         ({"time": "yesterday"}, "time", "invalid_value"),
         ({"mcc": "5814"}, "mcc", "invalid_type"),
         ({"channel": "fax"}, "channel", "invalid_value"),
@@ -123,7 +150,13 @@ def test_simulate_explain_names_the_failed_condition(rules, tmp_path):
 
 def test_simulate_members_file_sets_starting_state(rules, tmp_path):
     members = write_lines(tmp_path / "m.jsonl", [{"member": "m-1", "balances": {"cash": "3.10"}}])
-    txns = write_lines(tmp_path / "t.jsonl", [{**GOOD, "redeem": {"wallet": "cash", "amount": "2.00"}}])
+    txns = write_lines(
+        tmp_path / "t.jsonl", [{**GOOD, "redeem": {"wallet": "cash", "amount": "2.00"}}]
+    )
     result = run("simulate", str(rules), "--transactions", str(txns), "--members", str(members))
     decision = orjson.loads(result.stdout)
-    assert (decision["redeemed"], decision["charged"], decision["balances"]["cash"]) == ("2.00", "9.25", "1.10")
+    assert (decision["redeemed"], decision["charged"], decision["balances"]["cash"]) == (
+        "2.00",
+        "9.25",
+        "1.10",
+    )

@@ -43,7 +43,11 @@ def tessera(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed command in a child process, as ``make run`` calls it."""
     return subprocess.run(
         [sys.executable, "-m", "tessera.server.cli", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -63,9 +67,12 @@ def run_cli(*args: str) -> Run:
 
 def simulate(name: str, *extra: str) -> tuple[Decisions, Run]:
     result = run_cli(
-        "simulate", str(RULES / f"{name}.rules"),
-        "--transactions", str(RULES / f"{name}.transactions.jsonl"),
-        "--members", str(RULES / f"{name}.members.jsonl"),
+        "simulate",
+        str(RULES / f"{name}.rules"),
+        "--transactions",
+        str(RULES / f"{name}.transactions.jsonl"),
+        "--members",
+        str(RULES / f"{name}.members.jsonl"),
         *extra,
     )
     assert result.code == 0, result.stderr
@@ -173,8 +180,13 @@ def test_coffee_weekend_discount_points_and_tea_basket(coffee) -> None:
     assert effects(d, "weekend_coffee") == [
         {"type": "discount", "amount": "1.25"},
         # 2 points x 11 whole euros of 11.25 = 22; spendable after 14 days, lapse after 365
-        {"type": "earn", "wallet": "points", "points": 22,
-         "available_at": "2026-12-19T09:30:00+01:00", "expires_at": "2027-12-05T09:30:00+01:00"},
+        {
+            "type": "earn",
+            "wallet": "points",
+            "points": 22,
+            "available_at": "2026-12-19T09:30:00+01:00",
+            "expires_at": "2027-12-05T09:30:00+01:00",
+        },
     ]
     # merchant 50% / program 50% of 1.25 = 0.62 / 0.62, the odd cent to the merchant;
     # 22 points = 11 / 11
@@ -187,8 +199,12 @@ def test_coffee_weekend_discount_points_and_tea_basket(coffee) -> None:
     # same exclusive group "drinks": tea_basket took it
     assert skipped(d) == [("hot_drink_credit", "group")]
     # cashback 3.10 + 0.35; the 22 points are still pending
-    assert d["balances"] == {"cashback": "3.45", "drink_credit": "5.00", "giftcard": "0.00",
-                             "points": 1200}
+    assert d["balances"] == {
+        "cashback": "3.45",
+        "drink_credit": "5.00",
+        "giftcard": "0.00",
+        "points": 1200,
+    }
 
 
 def test_coffee_discount_cap_and_cashback_redemption_at_partner(coffee) -> None:
@@ -243,8 +259,13 @@ def test_coffee_welcome_stops_the_walk_and_comes_once(coffee) -> None:
     d = decisions["c07"]  # m-new: not in the members file, txn_count 0, bronze
     assert applied(d) == ["welcome"]
     assert effects(d, "welcome") == [
-        {"type": "earn", "wallet": "points", "points": 500,
-         "available_at": "2026-12-26T10:00:00+01:00", "expires_at": "2027-12-12T10:00:00+01:00"},
+        {
+            "type": "earn",
+            "wallet": "points",
+            "points": 500,
+            "available_at": "2026-12-26T10:00:00+01:00",
+            "expires_at": "2027-12-12T10:00:00+01:00",
+        },
     ]
     assert funders(d, "welcome") == [("program", "0.00", 500)]
     # the basket has 2 coffees: both drink rules matched but come after the stop
@@ -279,8 +300,10 @@ def test_coffee_summary(coffee) -> None:
     stderr = coffee[1].stderr
     # discount 1.25 + 3.00 + 0.80 + 1.00 + 2.00; cashback 0.35 + 0.50 + 0.35;
     # points 22 + 74 + 14 + 18 + 36 + 500; redeemed 2.00 + 2.50 + 3.00 + 4.37
-    assert ("transactions: 11, rejected: 0, discount: 8.05, cashback: 1.20, points: 664, "
-            "redeemed: 11.87") in stderr
+    assert (
+        "transactions: 11, rejected: 0, discount: 8.05, cashback: 1.20, points: 664, "
+        "redeemed: 11.87"
+    ) in stderr
 
 
 def test_coffee_explain_names_the_window() -> None:
@@ -399,8 +422,10 @@ def test_bank_running_balance_and_summary(bank) -> None:
     # b-1 starts with 5.00: +12.00 +8.00 +0.20 +1.80 +5.00 +0.91 = 32.91 by k06
     assert decisions["k06"]["balances"] == {"cashback": "32.91"}
     assert decisions["k12"]["balances"] == {"cashback": "128.16"}  # 117.91+4.50+3.75+2.00
-    assert ("transactions: 15, rejected: 0, discount: 0.00, cashback: 131.28, points: 0, "
-            "redeemed: 10.00") in result.stderr
+    assert (
+        "transactions: 15, rejected: 0, discount: 0.00, cashback: 131.28, points: 0, "
+        "redeemed: 10.00"
+    ) in result.stderr
 
 
 # ---- coalition club -------------------------------------------------------------------------
@@ -422,8 +447,13 @@ def test_coalition_fuel_partner_share_and_draw_entry(coalition) -> None:
     assert applied(d) == ["fuel_bronze", "winter_draw_fuel"]
     assert effects(d, "fuel_bronze") == [
         # 1 point x 47 whole euros; spendable after 7 days, lapse after 365
-        {"type": "earn", "wallet": "points", "points": 47,
-         "available_at": "2026-12-09T08:00:00+01:00", "expires_at": "2027-12-02T08:00:00+01:00"},
+        {
+            "type": "earn",
+            "wallet": "points",
+            "points": 47,
+            "available_at": "2026-12-09T08:00:00+01:00",
+            "expires_at": "2027-12-02T08:00:00+01:00",
+        },
     ]
     # fuelco 60% of 47 = 28.2 -> 28, program 40% = 18.8 -> 18, the odd point to fuelco
     assert funders(d, "fuel_bronze") == [("partner:fuelco", "0.00", 29), ("program", "0.00", 18)]
@@ -440,12 +470,16 @@ def test_coalition_grocer_three_way_split_and_tag(coalition) -> None:
     assert points(d, "freshmart_points") == 64  # 1 x 64 whole euros
     # grocer 50% = 32, store 25% = 16, program 25% = 16
     assert funders(d, "freshmart_points") == [
-        ("partner:grocer", "0.00", 32), ("merchant:G-101", "0.00", 16), ("program", "0.00", 16),
+        ("partner:grocer", "0.00", 32),
+        ("merchant:G-101", "0.00", 16),
+        ("program", "0.00", 16),
     ]
     assert points(d, "freshmart_fresh") == 25  # fresh 3.40 + 2.50 = 5.90 -> 5 x 5
     # 12.5 -> 12, 6.25 -> 6, 6.25 -> 6; the odd point to the grocer (first non-programme)
     assert funders(d, "freshmart_fresh") == [
-        ("partner:grocer", "0.00", 13), ("merchant:G-101", "0.00", 6), ("program", "0.00", 6),
+        ("partner:grocer", "0.00", 13),
+        ("merchant:G-101", "0.00", 6),
+        ("program", "0.00", 6),
     ]
     # 4th purchase (txn_count 3), 1 day after the last: tagged
     assert effects(d, "spot_frequent") == [{"type": "tag", "segment": "frequent"}]
@@ -473,12 +507,16 @@ def test_coalition_frequent_bonus_once_a_week(coalition) -> None:
     assert points(d, "freshmart_points") == 25
     # 12.5 -> 12, 6.25 -> 6, 6.25 -> 6, +1 to the grocer
     assert funders(d, "freshmart_points") == [
-        ("partner:grocer", "0.00", 13), ("merchant:G-102", "0.00", 6), ("program", "0.00", 6),
+        ("partner:grocer", "0.00", 13),
+        ("merchant:G-102", "0.00", 6),
+        ("program", "0.00", 6),
     ]
     assert points(d, "freshmart_fresh") == 10  # fresh 2.50 -> 2 x 5
     # 5, 2.5 -> 2, 2.5 -> 2, +1 to the grocer
     assert funders(d, "freshmart_fresh") == [
-        ("partner:grocer", "0.00", 6), ("merchant:G-102", "0.00", 2), ("program", "0.00", 2),
+        ("partner:grocer", "0.00", 6),
+        ("merchant:G-102", "0.00", 2),
+        ("program", "0.00", 2),
     ]
     assert points(d, "frequent_basket_bonus") == 50
     assert funders(d, "frequent_basket_bonus") == [("partner:grocer", "0.00", 50)]
@@ -495,7 +533,9 @@ def test_coalition_redemption_sees_only_points_past_pending(coalition) -> None:
     assert applied(d) == ["freshmart_points"]
     assert points(d, "freshmart_points") == 30  # earned on 30.00, the redemption aside
     assert funders(d, "freshmart_points") == [  # 15, 7.5 -> 7, 7.5 -> 7, +1 to the grocer
-        ("partner:grocer", "0.00", 16), ("merchant:G-101", "0.00", 7), ("program", "0.00", 7),
+        ("partner:grocer", "0.00", 16),
+        ("merchant:G-101", "0.00", 7),
+        ("program", "0.00", 7),
     ]
     assert d["balances"] == {"points": 0}
 
@@ -513,7 +553,9 @@ def test_coalition_welcome_once_and_expiry(coalition) -> None:
     assert skipped(d) == []
     assert points(d, "freshmart_points") == 12
     assert funders(d, "freshmart_points") == [
-        ("partner:grocer", "0.00", 6), ("merchant:G-101", "0.00", 3), ("program", "0.00", 3),
+        ("partner:grocer", "0.00", 6),
+        ("merchant:G-101", "0.00", 3),
+        ("program", "0.00", 3),
     ]
     d = decisions["x11"]  # 13 Dec 2027: x07's 240 points lapsed on 12 Dec 2027, x08's 12 not
     assert points(d, "freshmart_points") == 5
@@ -531,12 +573,16 @@ def test_coalition_gold_rate(coalition) -> None:
     assert applied(d) == ["freshmart_points", "freshmart_fresh", "frequent_basket_bonus"]
     assert points(d, "freshmart_points") == 21  # 10.5 -> 10, 5.25 -> 5, 5, +1 to the grocer
     assert funders(d, "freshmart_points") == [
-        ("partner:grocer", "0.00", 11), ("merchant:G-102", "0.00", 5), ("program", "0.00", 5),
+        ("partner:grocer", "0.00", 11),
+        ("merchant:G-102", "0.00", 5),
+        ("program", "0.00", 5),
     ]
     assert points(d, "freshmart_fresh") == 10  # fresh 2.70 -> 2 x 5
 
 
 def test_coalition_summary(coalition) -> None:
     # 47 + 89 + 104 + 70 + 85 + 30 + 240 + 12 + 300 + 81 + 5 points; 1.97 redeemed
-    assert ("transactions: 11, rejected: 0, discount: 0.00, cashback: 0.00, points: 1063, "
-            "redeemed: 1.97") in coalition[1].stderr
+    assert (
+        "transactions: 11, rejected: 0, discount: 0.00, cashback: 0.00, points: 1063, "
+        "redeemed: 1.97"
+    ) in coalition[1].stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tessera.engine.compiler import compile_source
 from tessera.engine.errors import RulesError
 
@@ -40,7 +39,7 @@ def test_every_error_of_a_file_is_reported_sorted():
 
 
 def test_diagnostic_renders_file_line_column_code_and_caret():
-    source = HEADER + "rule a\n  when merchant = \"M1\" and hour in 7..25\n  then discount 10%\n"
+    source = HEADER + 'rule a\n  when merchant = "M1" and hour in 7..25\n  then discount 10%\n'
     with pytest.raises(RulesError) as info:
         compile_source(source, "shop.rules")
     text = info.value.render()
@@ -66,15 +65,15 @@ def test_syntax_errors_resume_at_the_next_declaration():
     ("condition", "code"),
     [
         ('merchant < "M1"', "E316"),
-        ("amount = \"x\"", "E324"),
+        ('amount = "x"', "E324"),
         ("weekday in {sat, someday}", "E327"),
         ("channel = kiosk", "E328"),
         ("merchant in drinks", "E301"),
         ("category in nowhere", "E203"),
         ("member.unknown > 1", "E208"),
         ("balance(nowhere) > 1", "E205"),
-        ("basket.weight(sku in {\"a\"}) > 1", "E209"),
-        ("member.attr.age > 5 and member.attr.age = \"x\"", "E319"),
+        ('basket.weight(sku in {"a"}) > 1', "E209"),
+        ('member.attr.age > 5 and member.attr.age = "x"', "E319"),
         ("amount >= member.spend_30d", "E306"),
         ("date >= 2026-02-30", "E417"),
         ("basket.has(amount > 5)", "E206"),
@@ -104,7 +103,9 @@ def test_clause_errors(clauses: str, code: str):
 
 
 def test_unknown_currency_and_time_zone():
-    found = errors_of("program p\n  currency EUX\n  timezone Mars/Olympus\nrule r then discount 1%\n")
+    found = errors_of(
+        "program p\n  currency EUX\n  timezone Mars/Olympus\nrule r then discount 1%\n"
+    )
     assert [c for *_, c in found] == ["E401", "E402"]
 
 
@@ -145,7 +146,8 @@ def test_compiler_stages_are_named_and_timed():
 
 def test_literals_take_the_type_of_what_they_are_compared_with():
     compiled = compile_source(
-        HEADER + "rule r\n  when amount >= 5 and hour >= 5 and balance(points) >= 5\n  then discount 1%\n",
+        HEADER
+        + "rule r\n  when amount >= 5 and hour >= 5 and balance(points) >= 5\n  then discount 1%\n",
         "t.rules",
     )
     leaves = compiled.program.rules[0].condition.items
@@ -154,7 +156,10 @@ def test_literals_take_the_type_of_what_they_are_compared_with():
 
 def test_group_file_is_read_beside_the_rules(tmp_path):
     (tmp_path / "ids.csv").write_text("merchant_id\nM9\nM10\n")
-    source = 'program p\n currency EUR\nmerchant_group g from "ids.csv"\nrule r when merchant in g then discount 1%\n'
+    source = (
+        'program p\n currency EUR\nmerchant_group g from "ids.csv"\n'
+        "rule r when merchant in g then discount 1%\n"
+    )
     path = tmp_path / "p.rules"
     path.write_text(source)
     from tessera.engine.compiler import compile_file
@@ -193,9 +198,12 @@ def test_tiers_without_a_default_warn_that_the_first_is_default():
     source = "program p\n  currency EUR\ntier a when txn_count > 1\ntier b when txn_count > 5\n"
     compiled = compile_source(source, "t.rules")
     (warning,) = compiled.diagnostics.warnings
-    assert warning.code == "W003" and "'a' is the default and its condition is not used" in warning.message
+    assert (
+        warning.code == "W003"
+        and "'a' is the default and its condition is not used" in warning.message
+    )
 
 
 def test_names_are_claimed_in_file_order():
-    source = "program p\n  currency EUR\nwallet x money\nmerchant_group x = {\"M1\"}\n"
+    source = 'program p\n  currency EUR\nwallet x money\nmerchant_group x = {"M1"}\n'
     assert [(line, code) for line, _, code in errors_of(source)] == [(4, "E201")]

@@ -24,9 +24,32 @@ def sim(rules: str, earn_on: str = "earn_on net") -> Simulation:
     return Simulation(compile_source(HEADER.format(earn_on=earn_on) + rules, "t.rules"))
 
 
-def txn(amount: int, *, txn_id: str = "t", merchant: str = "M1", member: str = "m", basket=(), redeem=None, time=SAT_0930):
-    return Transaction(txn_id, time, amount, member, "EUR", merchant, "", 5812, "pos", "RS",
-                       "", "", tuple(basket), redeem)
+def txn(
+    amount: int,
+    *,
+    txn_id: str = "t",
+    merchant: str = "M1",
+    member: str = "m",
+    basket=(),
+    redeem=None,
+    time=SAT_0930,
+):
+    return Transaction(
+        txn_id,
+        time,
+        amount,
+        member,
+        "EUR",
+        merchant,
+        "",
+        5812,
+        "pos",
+        "RS",
+        "",
+        "",
+        tuple(basket),
+        redeem,
+    )
 
 
 def effects(decision):
@@ -47,14 +70,20 @@ def test_discounts_never_sum_past_the_amount():
 
 
 def test_earn_is_per_whole_unit_of_the_net_base():
-    s = sim("rule d\n  priority 2\n  then discount 1.50\nrule e\n  then earn 2 points per 1.00 into points\n")
+    s = sim(
+        "rule d\n  priority 2\n  then discount 1.50\n"
+        "rule e\n  then earn 2 points per 1.00 into points\n"
+    )
     # net = 12.50 - 1.50 = 11.00 -> 11 whole units -> 22 points
     assert effects(s.process(txn(1250)))[-1] == ("e", "earn", 0, 22)
 
 
 def test_earn_on_gross_ignores_discounts():
-    s = sim("rule d\n  priority 2\n  then discount 1.50\nrule e\n  then earn 2 points per 1.00 into points\n",
-            earn_on="earn_on gross")
+    s = sim(
+        "rule d\n  priority 2\n  then discount 1.50\n"
+        "rule e\n  then earn 2 points per 1.00 into points\n",
+        earn_on="earn_on gross",
+    )
     assert effects(s.process(txn(1250)))[-1] == ("e", "earn", 0, 24)  # 12 whole units of 12.50
 
 
@@ -98,12 +127,18 @@ def test_value_limit_cuts_the_reward_then_skips():
     first = s.process(txn(2000, txn_id="1"))  # 10% of 20.00 = 2.00, 0.50 left
     second = s.process(txn(2000, txn_id="2"))  # 2.00 cut to 0.50
     third = s.process(txn(2000, txn_id="3"))
-    assert [effects(d) for d in (first, second)] == [[("a", "cashback", 200, 0)], [("a", "cashback", 50, 0)]]
+    assert [effects(d) for d in (first, second)] == [
+        [("a", "cashback", 200, 0)],
+        [("a", "cashback", 50, 0)],
+    ]
     assert [(k.rule, k.reason) for k in third.skipped] == [("a", "limit")]
 
 
 def test_budget_in_uses_and_in_money():
-    s = sim("rule a\n  then discount 1.00\n  budget 2 uses\nrule b\n  then cashback 3.00 into cash\n  budget 5.00\n")
+    s = sim(
+        "rule a\n  then discount 1.00\n  budget 2 uses\n"
+        "rule b\n  then cashback 3.00 into cash\n  budget 5.00\n"
+    )
     discounts = [s.process(txn(1000, txn_id=str(i), member=f"m{i}")) for i in range(3)]
     assert [d.discount for d in discounts] == [100, 100, 0]
     cashback = [sum(e.amount for _, e in d.effects() if e.type == "cashback") for d in discounts]
@@ -112,10 +147,16 @@ def test_budget_in_uses_and_in_money():
 
 
 def test_funders_split_with_the_remainder_to_the_first_non_programme_funder():
-    s = sim("rule a\n  then discount 1.25\n  funded_by program 50%, merchant 30%, partner oil 20%\n")
+    s = sim(
+        "rule a\n  then discount 1.25\n  funded_by program 50%, merchant 30%, partner oil 20%\n"
+    )
     lines = s.process(txn(1000)).applied[0].funders
     # 1.25: program 0.625 -> 0.62, merchant 0.375 -> 0.37, oil 0.25; the odd cent to the merchant
-    assert [(f.funder, f.amount) for f in lines] == [("program", 62), ("merchant:M1", 38), ("partner:oil", 25)]
+    assert [(f.funder, f.amount) for f in lines] == [
+        ("program", 62),
+        ("merchant:M1", 38),
+        ("partner:oil", 25),
+    ]
 
 
 def test_redemption_spend_at_and_points_value():
