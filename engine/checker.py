@@ -750,7 +750,8 @@ class Checker:
                 )
             intervals = _op_intervals("=" if op == "!=" else op, reader(right))
         # The smallest int64 stands for a missing custom number: only != and not in hold for it.
-        intervals = intersect(intervals, KNOWN_VALUES)
+        if intervals and intervals[0][0] == P.INT_MIN:
+            intervals = intersect(intervals, KNOWN_VALUES)
         if op in ("!=", "not in"):
             intervals = complement(intervals)
         return P.NumLeaf(attr, intervals, expr.loc, expr)
@@ -987,7 +988,14 @@ def intersect(a: P.Intervals, b: P.Intervals) -> P.Intervals:
 
 
 def contains(outer: P.Intervals, inner: P.Intervals) -> bool:
-    return intersect(outer, inner) == normalize(inner)
+    """Every value of ``inner`` (normalised) lies in ``outer`` (normalised)."""
+    i = 0
+    for low, high in inner:
+        while i < len(outer) and outer[i][1] < low:
+            i += 1
+        if i == len(outer) or outer[i][0] > low or outer[i][1] < high:
+            return False
+    return True
 
 
 def _op_intervals(op: str, value: int) -> P.Intervals:
@@ -1048,9 +1056,10 @@ def _read_group_ids(text: str, path: str) -> list[str]:
 
 
 def _with_walk_index(rule: P.Rule, index: int) -> P.Rule:
-    from dataclasses import replace
-
-    return replace(rule, walk_index=index)
+    # The rule was built a moment ago and nothing else holds it yet: setting the field in
+    # place is safe and spares dataclasses.replace's introspection for every rule.
+    object.__setattr__(rule, "walk_index", index)
+    return rule
 
 
 def check(module: ast.Module, base_dir: str | None = None) -> tuple[P.Program, Diagnostics]:

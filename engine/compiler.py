@@ -19,6 +19,7 @@ predicate tables:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import time
@@ -145,14 +146,22 @@ def compile_source(
 ) -> CompiledProgram:
     build = _Build(path, source, base_dir)
     stages: list[Stage] = []
-    for name, run in STAGES:
-        stage = Stage(name)
-        started = time.perf_counter()
-        run(build)
-        stage.seconds = time.perf_counter() - started
-        stages.append(stage)
-        if build.diagnostics.errors:
-            raise RulesError(build.diagnostics)
+    # Compiling allocates millions of small objects that all survive; the cyclic collector
+    # would scan them again and again for nothing, so it waits until the compile is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name, run in STAGES:
+            stage = Stage(name)
+            started = time.perf_counter()
+            run(build)
+            stage.seconds = time.perf_counter() - started
+            stages.append(stage)
+            if build.diagnostics.errors:
+                raise RulesError(build.diagnostics)
+    finally:
+        if collecting:
+            gc.enable()
     assert build.program is not None
     from tessera.ext import Matcher  # the compiled core; only the compiler builds it
 
@@ -238,39 +247,53 @@ def _stage_analyse(build: _Build) -> None:
     budget = SHADOW_CHECK_BUDGET
     # A rule always takes what comes after it only if nothing can keep it from applying: no
     # limit, no budget, and (for stop) no exclusive group that an earlier rule may have taken.
-    takers = [
-        r
-        for r in rules
-        if not r.limits
-        and r.budget is None
-        and ((r.stop and not r.exclusive) or (r.exclusive and r.group))
-    ]
+    # A row can only imply a row whose attributes it constrains too: a cheap test first.
+    keys = {index: [_row_keys(row) for row in rows] for index, rows in by_rule.items()}
+    stoppers: list[P.Rule] = []  # stop rules that always apply when they match
+    by_group: dict[str, list[P.Rule]] = {}  # exclusive rules that always apply, per group
     for later in rules:
         later_rows = by_rule.get(later.walk_index)
-        if not later_rows:
-            continue
-        for earlier in takers:
-            if earlier.walk_index >= later.walk_index:
-                break
-            if not earlier.stop and not (later.exclusive and earlier.group == later.group):
-                continue
-            budget -= len(later_rows) * len(by_rule.get(earlier.walk_index, ()))
-            if budget < 0:
-                return
-            if implies(later_rows, by_rule.get(earlier.walk_index, [])):
-                why = (
-                    "stops the walk" if earlier.stop else f"takes exclusive group {earlier.group!r}"
-                )
-                _diag(
-                    build,
-                    lines,
-                    "warning",
-                    "W002",
-                    f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) always "
-                    f"matches first and {why}",
-                    later.loc,
-                )
-                break
+        always = not later.limits and later.budget is None
+        if later_rows:
+            candidates = stoppers + (by_group.get(later.group, []) if later.exclusive else [])
+            later_keys = frozenset().union(*keys[later.walk_index])
+            for earlier in candidates:
+                if not any(k <= later_keys for k in keys.get(earlier.walk_index, ())):
+                    continue
+                earlier_rows = by_rule.get(earlier.walk_index, [])
+                budget -= len(later_rows) * len(earlier_rows)
+                if budget < 0:
+                    return
+                if implies(later_rows, earlier_rows):
+                    why = (
+                        "stops the walk"
+                        if earlier.stop and not later.exclusive
+                        else (f"takes exclusive group {earlier.group!r}")
+                    )
+                    _diag(
+                        build,
+                        lines,
+                        "warning",
+                        "W002",
+                        f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) "
+                        f"always matches first and {why}",
+                        later.loc,
+                    )
+                    break
+        # A rule always takes what follows only if nothing can keep it from applying: no
+        # limit, no budget, and (for stop) no exclusive group an earlier rule may have taken.
+        if always and later.stop and not later.exclusive:
+            stoppers.append(later)
+        elif always and later.exclusive and later.group is not None:
+            by_group.setdefault(later.group, []).append(later)
+
+
+def _row_keys(row: Row) -> frozenset[object]:
+    return frozenset(
+        [attr for attr, _ in row.nums]
+        + [leaf.attr for leaf in row.texts]
+        + [leaf.attr for leaf in row.sets]
+    )
 
 
 def _stage_layout(build: _Build) -> None:
