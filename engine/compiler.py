@@ -347,7 +347,8 @@ def _stage_index(build: _Build) -> None:
                 per_value.setdefault(value, []).append(row_id)
         else:
             per_bit = mask_anchor.setdefault(best.slot, {})
-            for word_index, word in enumerate(best.data):
+            for word_index, signed in enumerate(best.data):
+                word = signed & 0xFFFF_FFFF_FFFF_FFFF  # the 64th bit is the int64 sign
                 while word:
                     low = word & -word
                     bit = word_index * 64 + low.bit_length() - 1
@@ -637,7 +638,7 @@ def _pack(
         dtype=np.uint64,
     )
     if layout.merchant_groups:
-        merchant_ids = layout.text_ids["merchant"]
+        merchant_ids = layout.text_ids.get("merchant", {})
         for bit, name in enumerate(layout.merchant_groups):
             for merchant in program.groups[name].values:
                 group_masks[merchant_ids[merchant], bit // 64] |= np.uint64(1 << (bit % 64))

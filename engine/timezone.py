@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-FIRST_YEAR, LAST_YEAR = 1970, 2100
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 _STEP = 7 * 86_400
 _UTC = _dt.UTC
 

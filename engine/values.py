@@ -90,7 +90,7 @@ def micro_units(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value * 1_000_000
+        return _clamp(value * 1_000_000)
     if isinstance(value, float):
         value = repr(value)
     if isinstance(value, Decimal):
@@ -103,4 +103,15 @@ def micro_units(value: object) -> int | None:
         return None
     if not number.is_finite():
         return None
-    return int(number.to_integral_value(rounding="ROUND_FLOOR"))
+    return _clamp(int(number.to_integral_value(rounding="ROUND_FLOOR")))
+
+
+_MICRO_LOW, _MICRO_HIGH = -(2**63) + 1, 2**63 - 1
+
+
+def _clamp(micro: int) -> int:
+    """Beyond what int64 holds, a number compares like the largest (or smallest) one.
+
+    The smallest int64 itself is reserved for a missing value, so the floor is one above.
+    """
+    return _MICRO_LOW if micro < _MICRO_LOW else _MICRO_HIGH if micro > _MICRO_HIGH else micro
