@@ -16,6 +16,7 @@ from .currencies import is_currency
 from .decision import Decision, EffectResult
 from .errors import InputError
 from .model import BasketLine, MemberState, Redeem, Transaction
+from .timezone import FIRST_YEAR, LAST_YEAR
 from .values import ValueFormatError, decimal_to_scaled, format_scaled
 
 MAX_BASKET_LINES = 1_000
@@ -90,6 +91,9 @@ def parse_time(value: object, program: P.Program, path: str) -> int:
         raise InputError(path, f"{value!r} is not an ISO 8601 time", "invalid_value") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(program.timezone))
+    if not FIRST_YEAR <= moment.year < LAST_YEAR:
+        # The compiled time-zone table covers these years; outside them local time is unknown.
+        raise InputError(path, f"must be between {FIRST_YEAR} and {LAST_YEAR - 1}", "invalid_value")
     return int(moment.timestamp())
 
 

@@ -160,3 +160,10 @@ def test_simulate_members_file_sets_starting_state(rules, tmp_path):
         "9.25",
         "1.10",
     )
+
+
+def test_simulate_rejects_times_outside_the_time_zone_table(rules, tmp_path):
+    txns = write_lines(tmp_path / "t.jsonl", [{**GOOD, "time": "2201-07-01T10:00:00+02:00"}])
+    result = run("simulate", str(rules), "--transactions", str(txns))
+    assert result.returncode == 1
+    assert "t.jsonl:1: error[invalid_value]: time: must be between 1970 and 2199" in result.stderr
