@@ -1,0 +1,219 @@
+"""The wallet store's benchmarks: a full authorise against the floor of a bare EVALSHA.
+
+Measured against a private redis-server (the embedded default: unix socket, AOF with
+``appendfsync everysec``), or the server of ``TESSERA_BENCH_REDIS_URL``.  In one run:
+
+* sequential p50/p99 of a bare ``EVALSHA`` (a script that returns 1: the round trip every
+  operation pays) and of ``WalletStore.authorize`` of a decision with three wallet changes
+  (a redemption, a cashback, points), a per-member cap and a campaign budget, measured
+  alternately call by call so that both see the same machine;
+* throughput of both with concurrency (threads, each with its own connection) and with
+  pipelining (``authorize_many``).
+
+Targets are ratios: authorise p50 <= 2x the bare floor; with concurrency, authorise
+throughput >= 0.5x the bare throughput.  ``make bench`` runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import ExitStack
+
+import pytest
+import redis
+from tessera.engine.compiler import compile_source
+from tessera.engine.model import MemberState, Redeem, Transaction
+from tessera.engine.walk import Walker
+from tessera.server.redis_runtime import RedisServer
+from tessera.server.wallets import WalletStore
+
+from bench.figures import CHECKS
+
+NOW = 1_796_459_400
+PROGRAMME = """program bench
+  currency EUR
+  timezone Europe/Belgrade
+  points_value 100 points = 1.00
+wallet points points expire 365d
+wallet cashback money
+wallet giftcard money
+rule shop
+  when amount >= 1.00
+  then earn 1 points per 1.00 into points
+   and cashback 1% into cashback
+  limit 1000000 per member per day
+  budget 100000000 uses
+"""
+SEQUENTIAL = 2_000
+THREADS = 8
+PER_THREAD = 250
+PIPELINE = 50
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    url = os.environ.get("TESSERA_BENCH_REDIS_URL")
+    if url:
+        yield lambda: redis.Redis.from_url(url)
+        return
+    with RedisServer(str(tmp_path_factory.mktemp("bench-redis"))) as running:
+        yield running.client
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return compile_source(PROGRAMME, "bench.rules")
+
+
+class Prepared:
+    """Decisions made ahead, one per fresh member, so that timing covers authorise alone."""
+
+    def __init__(self, store: WalletStore, compiled, prefix: str, count: int) -> None:
+        walker = Walker(compiled.program, compiled.version)
+        self.items = []
+        for i in range(count):
+            member = f"{prefix}{i}"
+            store.load_member(MemberState(member, balances={"giftcard": 10**9}), NOW - 100)
+            txn = Transaction(
+                f"{member}-t", NOW, 5_000, member, "EUR", "M1", redeem=Redeem("giftcard", 500)
+            )
+            snapshot = store.snapshot(member, NOW)
+            matched = compiled.match(txn, snapshot.state)
+            decision = walker.decide(
+                txn, snapshot.state, matched, store.counters(snapshot, matched)
+            )
+            assert len(decision.usage) == 2  # the cap and the budget
+            self.items.append((txn, decision, snapshot))
+
+
+def test_sequential_authorize_against_bare_evalsha(benchmark, figures, server, compiled):
+    client = server()
+    client.flushall()
+    store = WalletStore(client, compiled)
+    bare = client.register_script("return 1")
+    bare()
+    items = Prepared(store, compiled, "s", SEQUENTIAL + 200).items
+    for txn, decision, snapshot in items[:200]:  # warm up
+        store.authorize(txn, decision, snapshot)
+    floor, full = [], []
+    clock = time.perf_counter
+    for txn, decision, snapshot in items[200:]:
+        started = clock()
+        bare()
+        floor.append(clock() - started)
+        started = clock()
+        result = store.authorize(txn, decision, snapshot)
+        full.append(clock() - started)
+    assert result["status"] == "held" and len(result["balances"]) == 3
+    for name, values in (("bare EVALSHA", floor), ("authorize", full)):
+        figures.record(f"wallets {name} p50 µs", percentile(values, 0.5) * 1e6)
+        figures.record(f"wallets {name} p99 µs", percentile(values, 0.99) * 1e6)
+    # pytest-benchmark's own table: the authorise of one more prepared decision per round.
+    extra = iter(Prepared(store, compiled, "p", 300).items)
+    benchmark.pedantic(lambda: store.authorize(*next(extra)), rounds=300, iterations=1)
+    assert store.verify().ok
+    client.close()
+
+
+def _threads(work, count: int) -> float:
+    barrier = threading.Barrier(count + 1)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert not errors, errors
+    return elapsed
+
+
+def test_throughput_with_concurrency_and_pipelining(benchmark, figures, server, compiled):
+    benchmark.pedantic(_throughput, args=(figures, server, compiled), rounds=1, iterations=1)
+
+
+def _throughput(figures, server, compiled) -> None:
+    with ExitStack() as stack:
+        clients = [server() for _ in range(THREADS)]
+        for client in clients:
+            stack.callback(client.close)
+        clients[0].flushall()
+        stores = [WalletStore(c, compiled) for c in clients]
+        bares = [c.register_script("return 1") for c in clients]
+        bares[0]()
+        work = [Prepared(stores[i], compiled, f"c{i}-", PER_THREAD).items for i in range(THREADS)]
+
+        def bare(i: int) -> None:
+            for _ in range(PER_THREAD):
+                bares[i]()
+
+        def authorize(i: int) -> None:
+            store = stores[i]
+            for txn, decision, snapshot in work[i]:
+                store.authorize(txn, decision, snapshot)
+
+        total = THREADS * PER_THREAD
+        figures.record("wallets bare EVALSHA ops/s, 8 threads", total / _threads(bare, THREADS))
+        figures.record("wallets authorize ops/s, 8 threads", total / _threads(authorize, THREADS))
+
+        batch = Prepared(stores[0], compiled, "pipe-", 20 * PIPELINE).items
+        pipe_bare = clients[0].pipeline(transaction=False)
+        started = time.perf_counter()
+        for _ in range(20):
+            for _ in range(PIPELINE):
+                pipe_bare.evalsha(bares[0].sha, 0)
+            pipe_bare.execute()
+        figures.record(
+            "wallets bare EVALSHA ops/s, pipelined", 20 * PIPELINE / (time.perf_counter() - started)
+        )
+        started = time.perf_counter()
+        for start in range(0, len(batch), PIPELINE):
+            results = stores[0].authorize_many(batch[start : start + PIPELINE])
+            assert all(isinstance(r, dict) for r in results), results
+        figures.record(
+            "wallets authorize ops/s, pipelined", len(batch) / (time.perf_counter() - started)
+        )
+        assert stores[0].verify().ok
+
+
+def wallet_checks(figures) -> None:
+    v = figures.values
+    floor, full = v.get("wallets bare EVALSHA p50 µs"), v.get("wallets authorize p50 µs")
+    if floor and full:
+        figures.check("authorize p50 / bare EVALSHA p50 (x)", full / floor, "<=", 2)
+    if floor and v.get("wallets authorize p99 µs"):
+        figures.record(
+            "wallets authorize p99 / bare p50 (x)", v["wallets authorize p99 µs"] / floor
+        )
+    bare, auth = (
+        v.get("wallets bare EVALSHA ops/s, 8 threads"),
+        v.get("wallets authorize ops/s, 8 threads"),
+    )
+    if bare and auth:
+        figures.check("authorize / bare throughput, 8 threads (x)", auth / bare, ">=", 0.5)
+    bare, auth = (
+        v.get("wallets bare EVALSHA ops/s, pipelined"),
+        v.get("wallets authorize ops/s, pipelined"),
+    )
+    if bare and auth:
+        figures.record("wallets authorize / bare throughput, pipelined (x)", auth / bare)
+
+
+CHECKS.append(wallet_checks)

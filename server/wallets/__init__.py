@@ -1,0 +1,21 @@
+"""Hot wallets in Redis: the wallet store and its errors (see docs/wallets.md)."""
+
+from .errors import WalletError
+from .store import (
+    LedgerEntry,
+    RedisCounters,
+    Snapshot,
+    VerifyReport,
+    WalletStore,
+    authorize_transaction,
+)
+
+__all__ = [
+    "LedgerEntry",
+    "RedisCounters",
+    "Snapshot",
+    "VerifyReport",
+    "WalletError",
+    "WalletStore",
+    "authorize_transaction",
+]

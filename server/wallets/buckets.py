@@ -1,0 +1,102 @@
+"""A member's wallet as buckets, worked on in Python for the authorise script to apply.
+
+The wallets hash holds ``<wallet>|<expires_at>:<available_at>`` -> amount (> 0) per bucket
+and ``<wallet>|debt`` -> amount (< 0).  Spendable at ``now``: buckets with
+``available_at <= now < expires_at``, plus the debt; the balance the ledger sums to: every
+bucket plus the debt.  Spending takes the earliest-expiring bucket first; value added while
+there is debt pays the debt first.
+
+These are the rules of ``lua/wallets.lua`` (which capture, reversal, refund and expiry use;
+only authorise spends): authorise computes its changes here, on the snapshot whose version
+the script checks, so that the hot script only checks and writes.  The tests hold the two to
+the same results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Purse:
+    """One wallet's buckets, and the fields changed since it was read."""
+
+    name: str
+    buckets: dict[str, int] = field(default_factory=dict)  # "<expires_at>:<available_at>" -> amount
+    debt: int = 0
+    changed: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def parse(field_name: str) -> tuple[int, int]:
+        expires, _, available = field_name.partition(":")
+        return int(expires), int(available)
+
+    def live(self, field_name: str, now: int) -> bool:
+        expires, available = self.parse(field_name)
+        return available <= now < expires
+
+    def spendable(self, now: int) -> int:
+        return self.debt + sum(a for f, a in self.buckets.items() if self.live(f, now))
+
+    @property
+    def total(self) -> int:
+        return self.debt + sum(self.buckets.values())
+
+    def spend(self, amount: int, now: int) -> list[list[object]] | None:
+        """Take ``amount`` of spendable value, earliest-expiring first; the buckets taken
+        from, or None if there is not that much."""
+        if self.spendable(now) < amount:
+            return None
+        live = sorted(
+            (self.parse(f), f) for f, a in self.buckets.items() if a > 0 and self.live(f, now)
+        )
+        took: list[list[object]] = []
+        left = amount
+        for _, name in live:
+            part = min(self.buckets[name], left)
+            self.buckets[name] -= part
+            self.changed.add(name)
+            took.append([name, part])
+            left -= part
+            if not left:
+                break
+        return took
+
+    def add(self, field_name: str, amount: int) -> int:
+        """Credit ``amount`` into a bucket, paying debt first; the part that paid debt."""
+        settled = min(amount, -self.debt) if self.debt < 0 else 0
+        if settled:
+            self.debt += settled
+            self.changed.add("debt")
+        if amount > settled:
+            self.buckets[field_name] = self.buckets.get(field_name, 0) + amount - settled
+            self.changed.add(field_name)
+        return settled
+
+    def writes(self) -> tuple[list[tuple[str, int]], list[str]]:
+        """Fields to set (``<wallet>|<field>``, amount) and fields to delete."""
+        sets, dels = [], []
+        for name in sorted(self.changed):
+            amount = self.debt if name == "debt" else self.buckets.get(name, 0)
+            key = f"{self.name}|{name}"
+            if amount:
+                sets.append((key, amount))
+            else:
+                dels.append(key)
+        return sets, dels
+
+
+def purses(flat: Iterable[tuple[str, int]]) -> dict[str, Purse]:
+    """Wallets from the hash's (field, amount) pairs."""
+    out: dict[str, Purse] = {}
+    for key, amount in flat:
+        name, _, bucket = key.partition("|")
+        purse = out.get(name)
+        if purse is None:
+            purse = out[name] = Purse(name)
+        if bucket == "debt":
+            purse.debt = amount
+        else:
+            purse.buckets[bucket] = amount
+    return out

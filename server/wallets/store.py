@@ -1,0 +1,1469 @@
+"""Hot wallets in Redis: authorise, capture, reverse and refund, exactly once.
+
+:class:`WalletStore` keeps every member's wallets, counters, limits, authorisations and
+ledger in Redis, under one hash tag per member, and changes them only through Lua scripts
+(``lua/``): one script per operation on a member, so that each is atomic, runs in one
+Cluster slot, and validates everything before its first write.  docs/wallets.md is the
+design; in short:
+
+* :meth:`WalletStore.snapshot` reads all the engine decides on, with the member's
+  *version*; :meth:`WalletStore.authorize` applies a decision only if the version is still
+  the same (else :class:`StateChanged`: read and decide again), and only once per
+  transaction id (a retry gets the stored answer; another payload under the same id is
+  refused).  :func:`authorize_transaction` is read → match → walk → authorise with retries.
+* An authorisation is a hold until :meth:`~WalletStore.capture`; :meth:`~WalletStore.reverse`
+  undoes it exactly (or leaves a tombstone when it comes first);
+  :meth:`~WalletStore.refund` claws back rewards and restores redeemed value in proportion.
+* Every change of a balance is a ledger entry; :meth:`~WalletStore.verify` proves that the
+  balances are the sums of their ledgers.
+
+Money is minor units and points whole points, as integers below 2**53 everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis
+import redis.cluster
+from tessera.engine import program as P
+from tessera.engine.compiler import CompiledProgram
+from tessera.engine.counters import period_key
+from tessera.engine.decision import Applied, Decision, EffectResult
+from tessera.engine.errors import InternalError, TesseraError
+from tessera.engine.model import MemberState, Transaction
+from tessera.engine.reference import Reference
+from tessera.engine.timezone import local_seconds
+from tessera.engine.walk import Walker
+
+from .buckets import Purse, purses
+from .errors import (
+    AmountExceedsRemaining,
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidRequest,
+    InvalidStatus,
+    MemberMismatch,
+    NegativeAmount,
+    PayloadMismatch,
+    RecordChanged,
+    StateChanged,
+    StoreUnavailable,
+    UnknownRule,
+    UnknownTransaction,
+    UnknownWallet,
+    WalletError,
+    error_for,
+)
+from .keys import SLOTS, Keys, hold_entry, parse_hold_entry
+
+DAY = 86_400
+FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
+MAX_VALUE = 2**53 - 1
+# Each script runs with the libraries it needs in front of it.
+LIBRARIES = {"authorize": ("lib",), "claim": ("lib",), "tombstone": ("lib",), "read": ("lib",)}
+SCRIPTS = (
+    "authorize",
+    "lifecycle",
+    "tombstone",
+    "claim",
+    "budget",
+    "read",
+    "expire",
+    "verify",
+    "load",
+)
+RECORD_RETRIES = 8
+_SHARD_BATCH = 2_048
+
+
+# ---- values the store hands out ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A member as the engine decides on it, read at ``now``, and the version it had."""
+
+    state: MemberState
+    version: int
+    now: int
+    limits: Mapping[tuple[str, str], int]  # (period key, "rule|kind") -> used
+    stored_tier: str | None  # the tier on record (``state.tier`` may be computed)
+    last_txn: str  # the transaction that set ``state.last_purchase`` ("" if none)
+    totals: Mapping[str, int]  # every bucket, pending ones too: what the ledger sums to
+    purses: Mapping[str, Purse]  # the buckets themselves (authorise works on copies)
+
+
+class RedisCounters:
+    """The walk's :class:`~tessera.engine.counters.Counters`, from a snapshot and budgets read."""
+
+    __slots__ = ("budgets", "snapshot")
+
+    def __init__(
+        self, snapshot: Snapshot, budgets: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        self.snapshot = snapshot
+        self.budgets = budgets or {}
+
+    def limit_used(self, member: str, rule: str, kind: str, period: str, key: str) -> int:
+        # The authorise script checks every cap again: a count missing here cannot overspend.
+        return self.snapshot.limits.get((key, f"{rule}|{kind}"), 0)
+
+    def budget_used(self, rule: str, kind: str) -> int:
+        return self.budgets.get((rule, kind), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One change of one balance: a line of the journal record of one operation."""
+
+    id: str  # "<record>/<line>": the cursor for paging
+    record: str  # the journal record's stream id: time-ordered, one per operation
+    line: int
+    time: int
+    txn: str
+    op: str  # authorize | capture | reverse | release | refund | expire | load
+    kind: str  # redeem | cashback | earn | entries | clawback | restore | expire | opening
+    rule: str
+    wallet: str
+    delta: int
+    balance: int  # the wallet's balance after this entry
+    funders: tuple[tuple[str, int], ...]
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    members: int = 0
+    entries: int = 0
+    budgets: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(slots=True)
+class _Auth:
+    """An authorisation as stored: status line, record, and progress of its lifecycle."""
+
+    status: str
+    seq: int
+    payload: str
+    record: dict[str, Any] | None
+    took: list[list[Any]]
+    progress: dict[str, Any]
+    results: dict[str, bytes]
+
+
+# ---- the store ----------------------------------------------------------------------------
+
+
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _whole(value: object, what: str) -> int:
+    if type(value) is not int:
+        raise InvalidAmount(f"{what} must be a whole number, not {value!r}", field=what)
+    if value < 0:
+        raise NegativeAmount(f"{what} must not be negative ({value})", field=what)
+    if value > MAX_VALUE:
+        raise InvalidAmount(f"{what} exceeds 2**53 - 1", field=what)
+    return value
+
+
+def _shares(value: int, funders: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """``value`` split by weights, rounding down; the remainder to the first funder that is
+    not the programme (as the walk does)."""
+    total = sum(weight for _, weight in funders)
+    if not funders or total <= 0 or not value:
+        return []
+    lines = [[name, value * weight // total] for name, weight in funders]
+    target = next((line for line in lines if line[0] != "program"), lines[0])
+    target[1] += value - sum(line[1] for line in lines)
+    return [(name, share) for name, share in lines]
+
+
+def _funders_json(shares: Sequence[tuple[str, int]], sign: int = 1) -> str:
+    if not shares:
+        return ""
+    return orjson.dumps([[name, sign * share] for name, share in shares]).decode()
+
+
+def payload_hash(txn: Transaction, capture: bool) -> str:
+    """The idempotency fingerprint of an authorisation request."""
+    body = orjson.dumps(txn)  # dataclass fields come in a fixed order
+    return hashlib.blake2b(body + (b"|sale" if capture else b"|hold"), digest_size=16).hexdigest()
+
+
+class WalletStore:
+    """Members' wallets, counters and ledgers in Redis (a server or a Cluster).
+
+    ``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (bytes replies).  On a
+    single node the keys of a transaction's claim and of campaign budgets are changed inside
+    the member's script; on a Cluster they live in other slots, so the store reserves and
+    releases them around it (see docs/wallets.md).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | redis.cluster.RedisCluster,
+        compiled: CompiledProgram,
+        *,
+        namespace: str = "",
+        hold_seconds: int = 7 * DAY,
+        limit_retention: int = 400 * DAY,
+    ) -> None:
+        self.client = client
+        self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        self.inline = "1" if not self.cluster else "0"
+        self.compiled = compiled
+        self.program = compiled.program
+        self.keys = Keys(self.program.name, namespace)
+        self.hold_seconds = hold_seconds
+        self.limit_retention = limit_retention
+        program = self.program
+        self.wallet_names: tuple[str, ...] = (
+            *program.wallets,
+            *(f"draw:{d}" for d in program.draws),
+        )
+        self._rules: dict[str, P.Rule] = {rule.name: rule for rule in program.rules}
+        self._periods = sorted({limit.period for rule in program.rules for limit in rule.limits})
+        self._reference = Reference(program)
+        self._top_tier = program.tiers[-1].name if program.tiers else None
+        self._scripts = {
+            name: client.register_script(
+                "\n".join(_lua(part) for part in (*LIBRARIES.get(name, ("lib", "wallets")), name))
+            )
+            for name in SCRIPTS
+        }
+
+    # ---- plumbing
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        try:
+            return self._scripts[name](keys=keys, args=args)
+        except redis.ResponseError as exc:
+            raise _translate(exc) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
+
+    def _call(self, method: str, *args: object, **kwargs: object) -> Any:
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        except redis.ResponseError as exc:
+            raise InternalError(f"redis {method}: {exc}") from None
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
+
+    def _member_keys(self, member: str, txn_id: str) -> list[str]:
+        k = self.keys
+        return [
+            k.profile(member),
+            k.auth(member, txn_id),
+            k.ledger(member),
+            k.hold_index(member),
+            k.tiers(member),
+            k.wallets(member),
+        ]
+
+    def _check_wallet(self, name: str | None) -> str:
+        if name not in self.program.wallets:
+            raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
+        return name
+
+    @staticmethod
+    def _check_member(member: object) -> str:
+        if not isinstance(member, str) or not member or len(member) > 256:
+            raise InvalidRequest("a member id is a non-empty string of at most 256 characters")
+        return member
+
+    @staticmethod
+    def _check_txn_id(txn_id: object) -> str:
+        if not isinstance(txn_id, str) or not txn_id or len(txn_id) > 256:
+            raise InvalidRequest("a transaction id is a non-empty string of at most 256 characters")
+        return txn_id
+
+    # ---- reading a member ------------------------------------------------------------------
+    def period_keys(self, now: int) -> list[str]:
+        """The limit periods (day, week, month, ever) the programme counts in at ``now``."""
+        local_days = local_seconds(self.program.timezone, now) // DAY
+        return [period_key(period, local_days) for period in self._periods]
+
+    def snapshot(self, member: str, now: int) -> Snapshot:
+        """One consistent read of everything the compiled programme needs for ``member``."""
+        self._check_member(member)
+        _whole(now, "now")
+        keys = [self.keys.profile(member), self.keys.wallets(member)]
+        pkeys = self.period_keys(now)
+        raw_profile, s30, s12, flat, raw_wallets = self._run("read", keys, [now, *pkeys])
+        profile = {
+            _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
+        }
+        limits: dict[tuple[str, str], int] = {}
+        for i in range(0, len(flat), 2):
+            pkey, counter = _text(flat[i]).split("|", 1)
+            limits[(pkey, counter)] = int(flat[i + 1])
+        held = purses(
+            (_text(raw_wallets[i]), int(raw_wallets[i + 1])) for i in range(0, len(raw_wallets), 2)
+        )
+        balances, entries, wallet_totals = {}, {}, {}
+        for name in self.wallet_names:
+            wallet = held.get(name)
+            total = wallet.total if wallet else 0
+            wallet_totals[name] = total
+            if name.startswith("draw:"):
+                entries[name[5:]] = total
+            else:
+                balances[name] = wallet.spendable(now) if wallet else 0
+        stored_tier = profile.get("tier") or None
+        state = MemberState(
+            member=member,
+            tier=stored_tier,
+            segments=frozenset(orjson.loads(profile["segs"])) if "segs" in profile else frozenset(),
+            txn_count=int(profile.get("txns", 0)),
+            spend_30d=int(s30),
+            spend_12m=int(s12),
+            last_purchase=int(profile["last"]) if "last" in profile else None,
+            enrolled=int(profile["enrolled"]) if "enrolled" in profile else None,
+            attrs=orjson.loads(profile["attrs"]) if "attrs" in profile else {},
+            balances=balances,
+            entries=entries,
+        )
+        if stored_tier is None and self.program.tiers:
+            # A member without a tier on record has the one its counters earn.
+            state.tier = self._reference.tier_for(state, now)
+        return Snapshot(
+            state,
+            int(profile.get("ver", 0)),
+            now,
+            limits,
+            stored_tier,
+            profile.get("lastx", ""),
+            wallet_totals,
+            held,
+        )
+
+    def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
+        """The member as the engine sees it at ``now``, and its version."""
+        snap = self.snapshot(member, now)
+        return snap.state, snap.version
+
+    def counters(self, snapshot: Snapshot, matched: Iterable[int] = ()) -> RedisCounters:
+        """Counters for the walk: the snapshot's limits and the budgets of ``matched`` rules."""
+        rules = self.program.rules
+        wanted = [rules[i] for i in matched if rules[i].budget is not None]
+        return RedisCounters(snapshot, self.budgets_used(rule.name for rule in wanted))
+
+    def budgets_used(self, rule_names: Iterable[str]) -> dict[tuple[str, str], int]:
+        pairs = []
+        for name in rule_names:
+            budget = self._rules[name].budget
+            assert budget is not None
+            pairs.append((name, "count" if budget.uses is not None else "value"))
+        if not pairs:
+            return {}
+        try:
+            if len(pairs) == 1:
+                values = [self.client.hget(self.keys.budget(pairs[0][0]), pairs[0][1])]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for name, kind in pairs:
+                    pipe.hget(self.keys.budget(name), kind)
+                values = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        return {pair: int(value or 0) for pair, value in zip(pairs, values, strict=True)}
+
+    # ---- authorise -----------------------------------------------------------------------
+    def authorize(
+        self, txn: Transaction, decision: Decision, snapshot: Snapshot, *, capture: bool = False
+    ) -> dict[str, Any]:
+        """Apply ``decision`` (made on ``snapshot``) to the member, once.
+
+        Returns the stored result: the decision with the balances after it and the status
+        (``held``, or ``captured`` with ``capture=True``).  The same request again returns
+        the same result; :class:`StateChanged` (and its kinds) asks for a new decision.
+        """
+        args, budgets = self._prepare(txn, decision, snapshot, capture)
+        member, txn_id = txn.member, txn.txn_id
+        k = self.keys
+        keys = self._member_keys(member, txn_id)
+        if not self.cluster:
+            keys.append(k.claim(txn_id))
+            for b in budgets:
+                keys += [k.budget(b["r"]), k.reservations(b["r"])]
+            _, result = self._run("authorize", keys, args)
+            return orjson.loads(result)
+        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, txn.time)
+
+    def authorize_many(
+        self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
+    ) -> list[dict[str, Any] | TesseraError]:
+        """Authorise several decisions in one round trip (a pipeline); per item, the result
+        or the error.  Each is still its own atomic script; on a Cluster they go one by one."""
+        if self.cluster:
+            out: list[dict[str, Any] | TesseraError] = []
+            for txn, decision, snapshot in items:
+                try:
+                    out.append(self.authorize(txn, decision, snapshot, capture=capture))
+                except TesseraError as exc:
+                    out.append(exc)
+            return out
+        calls: list[tuple[int, list[str], list[object]]] = []
+        results: list[dict[str, Any] | TesseraError | None] = [None] * len(items)
+        for i, (txn, decision, snapshot) in enumerate(items):
+            try:
+                args, budgets = self._prepare(txn, decision, snapshot, capture)
+            except TesseraError as exc:
+                results[i] = exc
+                continue
+            keys = [*self._member_keys(txn.member, txn.txn_id), self.keys.claim(txn.txn_id)]
+            for b in budgets:
+                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+            calls.append((i, keys, args))
+        script = self._scripts["authorize"]
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for _, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"redis: {exc}") from None
+            missing = []
+            for (i, keys, args), reply in zip(calls, replies, strict=True):
+                if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
+                    missing.append((i, keys, args))
+                elif isinstance(reply, redis.ResponseError):
+                    results[i] = _translate(reply)
+                elif isinstance(reply, Exception):
+                    results[i] = StoreUnavailable(f"redis: {reply}")
+                else:
+                    results[i] = orjson.loads(reply[1])
+            if not missing:
+                break
+            # The server forgot the script (restart, fail-over): load it, send those again.
+            script.sha = self._call("script_load", script.script)
+            calls = missing
+        return [r if r is not None else InternalError("no reply") for r in results]
+
+    def _authorize_on_cluster(
+        self,
+        member: str,
+        txn_id: str,
+        keys: list[str],
+        args: list[object],
+        budgets: list[dict[str, Any]],
+        now: int,
+    ) -> dict[str, Any]:
+        self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
+        reserved: list[dict[str, Any]] = []
+        try:
+            for b in budgets:
+                self._set_reservation(b, member, b["d"], now)
+                reserved.append(b)
+            outcome, result = self._run("authorize", keys, args)
+        except BaseException:
+            self._release(reserved, member, now)
+            raise
+        if _text(outcome) == "replay":
+            self._release(reserved, member, now)  # this attempt's reservations, not the original's
+        return orjson.loads(result)
+
+    def _set_reservation(self, b: Mapping[str, Any], member: str, delta: int, now: int) -> None:
+        self._run(
+            "budget",
+            [self.keys.budget(b["r"]), self.keys.reservations(b["r"])],
+            [b["id"], member, b["kind"], delta, b["c"], now],
+        )
+
+    def _release(self, reserved: Iterable[Mapping[str, Any]], member: str, now: int) -> None:
+        for b in reserved:
+            # If this fails the budget stays spent (never overspent) until reconciliation.
+            with contextlib.suppress(WalletError):
+                self._set_reservation(b, member, 0, now)
+
+    def _prepare(
+        self, txn: Transaction, decision: Decision, snapshot: Snapshot, capture: bool
+    ) -> tuple[list[object], list[dict[str, Any]]]:
+        """Check a decision and work out every change it makes on the snapshot: the
+        authorise script's arguments, and the budgets it spends."""
+        program = self.program
+        member = self._check_member(txn.member)
+        txn_id = self._check_txn_id(txn.txn_id)
+        if decision.member != member or snapshot.state.member != member:
+            raise MemberMismatch(
+                "the decision, the snapshot and the transaction name different members"
+            )
+        if decision.txn_id != txn_id:
+            raise InvalidRequest(f"the decision is for {decision.txn_id!r}, not {txn_id!r}")
+        if decision.version != self.compiled.version:
+            raise InvalidRequest(
+                f"the decision was made by programme version {decision.version!r},"
+                f" this store runs {self.compiled.version!r}"
+            )
+        now = _whole(txn.time, "time")
+        if snapshot.now != now:
+            raise InvalidRequest("the snapshot was read at another time than the transaction's")
+        amount = _whole(txn.amount, "amount")
+        _whole(decision.discount, "discount")
+        _whole(decision.redeemed, "redeemed")
+
+        # Wallets: the redemption first, then the credits, on copies of the snapshot's purses.
+        wallets: list[str] = []
+        index: dict[str, int] = {}
+        purses: dict[str, Purse] = {}
+
+        def purse(name: str) -> Purse:
+            if name not in index:
+                wallets.append(name)
+                index[name] = len(wallets)
+                held = snapshot.purses.get(name)
+                purses[name] = Purse(name, dict(held.buckets), held.debt) if held else Purse(name)
+            return purses[name]
+
+        lines: list[list[object]] = []
+        checks: list[tuple[str, int]] = []
+        sp = None
+        took: list[list[object]] = []
+        redemption = decision.redemption
+        if redemption is not None:
+            name = self._check_wallet(redemption.wallet)
+            _whole(redemption.amount, "redemption.amount")
+            points = _whole(redemption.points, "redemption.points")
+            value = points if program.wallets[name].kind == "points" else redemption.amount
+            if value:
+                wallet = purse(name)
+                before = dict(wallet.buckets)
+                spent = wallet.spend(value, now)
+                if spent is None:
+                    raise InsufficientBalance(f"{name}: less than {value} spendable")
+                took = spent
+                checks = [(f"{name}|{bucket}", before[bucket]) for bucket, _ in took]
+                sp = {"w": index[name], "v": value}
+                lines.append([name, "redeem", "", -value, wallet.total, []])
+        fx: list[dict[str, Any]] = []
+        tags: list[str] = []
+        for applied in decision.applied:
+            if applied.rule not in self._rules:
+                raise UnknownRule(f"unknown rule {applied.rule!r}", rule=applied.rule)
+            for credit in self._credits(applied, tags):
+                wallet = purse(credit["w"])
+                wallet.add(credit["f"], credit["v"])
+                lines.append(
+                    [
+                        wallet.name,
+                        credit["k"],
+                        credit["r"],
+                        credit["v"],
+                        wallet.total,
+                        credit["fund"],
+                    ]
+                )
+                credit["w"] = index[wallet.name]
+                fx.append(credit)
+
+        limits: dict[str, dict[str, Any]] = {}
+        budgets: list[dict[str, Any]] = []
+        nonce = os.urandom(6).hex()
+        for usage in decision.usage:
+            if usage.rule not in self._rules:
+                raise UnknownRule(f"usage names unknown rule {usage.rule!r}", rule=usage.rule)
+            delta, cap = _whole(usage.delta, "usage.delta"), _whole(usage.cap, "usage.cap")
+            if usage.kind not in ("count", "value"):
+                raise InvalidRequest(f"usage kind {usage.kind!r} is not count or value")
+            if not delta:
+                continue
+            if usage.scope == "limit":
+                where = f"l:{usage.key}|{usage.rule}|{usage.kind}"
+                seen = limits.get(where)
+                if seen is None:
+                    limits[where] = {"f": where, "d": delta, "c": cap}
+                else:  # two limits on one counter: it moves once, under the tighter cap
+                    seen["d"], seen["c"] = max(seen["d"], delta), min(seen["c"], cap)
+            elif usage.scope == "budget":
+                budgets.append(
+                    {
+                        "r": usage.rule,
+                        "kind": usage.kind,
+                        "id": f"{txn_id}#{nonce}",
+                        "d": delta,
+                        "c": cap,
+                    }
+                )
+            else:
+                raise InvalidRequest(f"usage scope {usage.scope!r} is not limit or budget")
+
+        state = snapshot.state
+        segments = state.segments
+        added = sorted(set(tags) - segments)
+        deadline = 0 if capture else now + self.hold_seconds
+        rec: dict[str, Any] = {
+            "txn": txn_id,
+            "member": member,
+            "amt": amount,
+            "day": now // DAY,
+            "time": now,
+            "wallets": wallets,
+            "fx": fx,
+            "lim": list(limits.values()),
+            "bud": budgets,
+            "tags": added,
+            "prev_last": [state.last_purchase or 0, snapshot.last_txn],
+            "hold": deadline,
+            "took": took,
+        }
+        segs_after = ""
+        if sp is not None:
+            rec["sp"] = sp
+        if added:
+            segments = segments | frozenset(added)
+            segs_after = orjson.dumps(sorted(segments)).decode()
+        tier = self._tier_after(snapshot, amount, segments, now)
+        if tier is not None:
+            rec["tier"] = tier
+        balances = dict(state.balances)
+        for name, wallet in purses.items():
+            if name in balances:
+                balances[name] = wallet.spendable(now)
+        answer = {  # the decision's parts are dataclasses: orjson writes them as they are
+            "op": "authorize",
+            "txn_id": txn_id,
+            "member": member,
+            "program_version": decision.version,
+            "amount": amount,
+            "discount": decision.discount,
+            "redeemed": decision.redeemed,
+            "charged": decision.charged,
+            "applied": decision.applied,
+            "skipped": decision.skipped,
+            "redemption": redemption,
+            "hold_until": deadline or None,
+            "balances": balances,
+            "status": "held" if deadline else "captured",
+        }
+        sets: list[tuple[str, int]] = []
+        dels: list[str] = []
+        for wallet in purses.values():
+            more_sets, more_dels = wallet.writes()
+            sets += more_sets
+            dels += more_dels
+        args: list[object] = [
+            txn_id,
+            member,
+            payload_hash(txn, capture),
+            snapshot.version,
+            now,
+            orjson.dumps(rec),
+            orjson.dumps(answer),
+            deadline,
+            self.inline,
+            f"d:{now // DAY}",
+            amount,
+            segs_after,
+            tier[1] if tier else "",
+            hold_entry(member, txn_id),
+            orjson.dumps(lines),
+            len(sets),
+            len(dels),
+            len(checks),
+            len(limits),
+            len(budgets),
+        ]
+        for pair in sets:
+            args += pair
+        args += dels
+        for pair in checks:
+            args += pair
+        for lim in limits.values():
+            args += (lim["f"], lim["d"], lim["c"])
+        for bud in budgets:
+            args += (bud["kind"], bud["id"], bud["d"], bud["c"])
+        return args, budgets
+
+    def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:
+        """The wallet credits of one applied rule, each with its funders' shares."""
+        out = []
+        for effect in applied.effects:
+            kind = effect.type
+            if kind == "cashback" or kind == "earn":
+                name = effect.wallet
+                if name not in self.program.wallets:
+                    raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
+                if kind == "cashback":
+                    value = _whole(effect.amount, "cashback")
+                    weights = [(f.funder, f.amount) for f in applied.funders]
+                else:
+                    value = _whole(effect.points, "earn")
+                    weights = [(f.funder, f.points) for f in applied.funders]
+                bucket = self._bucket(effect)
+                one = len(weights) == 1
+                shares = [(weights[0][0], value)] if one else _shares(value, weights)
+            elif kind == "entries":
+                if effect.draw not in self.program.draws:
+                    raise UnknownWallet(f"unknown draw {effect.draw!r}", wallet=effect.draw)
+                name = f"draw:{effect.draw}"
+                value = _whole(effect.points, "entries")
+                bucket, shares = f"{FOREVER}:0", []
+            elif kind == "tag":
+                if not isinstance(effect.segment, str) or not effect.segment:
+                    raise InvalidRequest("a tag effect names a segment")
+                tags.append(effect.segment)
+                continue
+            elif kind == "discount":
+                _whole(effect.amount, "discount")
+                continue
+            else:
+                raise InvalidRequest(f"effect type {kind!r} cannot be applied")
+            if value:
+                out.append(
+                    {
+                        "k": kind,
+                        "w": name,
+                        "r": applied.rule,
+                        "v": value,
+                        "f": bucket,
+                        "fund": [[funder, share] for funder, share in shares],
+                    }
+                )
+        return out
+
+    @staticmethod
+    def _bucket(effect: EffectResult) -> str:
+        expires = FOREVER if effect.expires_at is None else _whole(effect.expires_at, "expires_at")
+        available = (
+            0 if effect.available_at is None else _whole(effect.available_at, "available_at")
+        )
+        if expires > FOREVER:
+            raise InvalidAmount("expires_at lies beyond the store's horizon")
+        return f"{expires}:{available}"
+
+    def _tier_after(
+        self, snapshot: Snapshot, amount: int, segments: frozenset[str], now: int
+    ) -> list[str] | None:
+        """The tier change this purchase earns: upgrades at once, downgrades never here.
+
+        Computed in Python on the snapshot plus this purchase; the version check makes the
+        snapshot the state the script applies to.
+        """
+        if not self.program.tiers:
+            return None
+        stored = snapshot.stored_tier
+        if stored is not None and stored == self._top_tier:
+            return None
+        state = snapshot.state
+        after = MemberState(
+            state.member,
+            stored,
+            segments,
+            state.txn_count + 1,
+            state.spend_30d + amount,
+            state.spend_12m + amount,
+            now,
+            state.enrolled or now,
+            state.attrs,
+            state.balances,
+            state.entries,
+        )
+        best = self._reference.tier_for(after, now)
+        ranks = self.program.tier_rank
+        if best is not None and (stored is None or ranks[best] > ranks.get(stored, -1)):
+            return [stored or "", best]
+        return None
+
+    # ---- the lifecycle of an authorisation ---------------------------------------------------
+    def capture(
+        self, member: str, txn_id: str, amount: int | None = None, *, now: int
+    ) -> dict[str, Any]:
+        """Make a hold final; a smaller ``amount`` releases the rest in proportion."""
+        self._check_member(member)
+        self._check_txn_id(txn_id)
+        for _ in range(RECORD_RETRIES):
+            auth = self._load(member, txn_id)
+            done = auth.results.get("o:cap")
+            if done is not None:
+                stored = orjson.loads(done)
+                if amount is not None and stored["captured"] != amount:
+                    raise PayloadMismatch(f"{txn_id} was captured for {stored['captured']}")
+                return stored
+            if auth.status != "held":
+                raise InvalidStatus(
+                    f"{txn_id} is {_status_name(auth.status)}, not held", status=auth.status
+                )
+            rec = auth.record
+            assert rec is not None
+            total = rec["amt"]
+            captured = total if amount is None else _whole(amount, "amount")
+            if captured > total:
+                raise AmountExceedsRemaining(
+                    f"capture of {captured} exceeds the authorised {total}"
+                )
+            progress = dict(auth.progress, cap=captured)
+            plan = self._plan(
+                auth,
+                progress,
+                total - captured,
+                full=False,
+                op="capture",
+                status="captured",
+                allowed=("held",),
+            )
+            body = {
+                "op": "capture",
+                "txn_id": txn_id,
+                "member": member,
+                "amount": total,
+                "captured": captured,
+                "released": total - captured,
+            }
+            try:
+                return self._apply(member, txn_id, auth, plan, progress, body, "o:cap", now)
+            except RecordChanged:
+                continue
+        raise RecordChanged(f"{txn_id} kept changing; try again")
+
+    def reverse(self, member: str, txn_id: str, *, now: int) -> dict[str, Any]:
+        """Undo every effect of an authorisation, exactly and once.
+
+        A reversal that arrives before its authorisation leaves a tombstone: the
+        authorisation, when it comes, is declined (:class:`ReversedBeforeAuthorization`).
+        """
+        return self._undo(member, txn_id, now, op="reverse", field="o:rev")
+
+    def _undo(self, member: str, txn_id: str, now: int, *, op: str, field: str) -> dict[str, Any]:
+        self._check_member(member)
+        self._check_txn_id(txn_id)
+        for _ in range(RECORD_RETRIES):
+            auth = self._load(member, txn_id, missing_ok=op == "reverse")
+            if auth is None:
+                result = self._tombstone(member, txn_id)
+                if result is not None:
+                    return result
+                continue
+            done = auth.results.get(field)
+            if done is not None:
+                return orjson.loads(done)
+            if op == "release" and auth.status != "held":
+                raise InvalidStatus(f"{txn_id} is no longer held")
+            if auth.status in ("reversed", "released"):
+                # Undone already (released, or reversed): answer, change nothing.
+                plan = self._empty_plan(op, auth.status, (auth.status,))
+                progress = auth.progress
+            else:
+                progress = dict(auth.progress, ret=auth.record["amt"] if auth.record else 0)
+                status = "released" if op == "release" else "reversed"
+                plan = self._plan(
+                    auth,
+                    progress,
+                    progress["ret"],
+                    full=True,
+                    op=op,
+                    status=status,
+                    allowed=("held", "captured", "refunded"),
+                )
+            body = {"op": op, "txn_id": txn_id, "member": member, "early": False}
+            try:
+                return self._apply(member, txn_id, auth, plan, progress, body, field, now)
+            except RecordChanged:
+                continue
+        raise RecordChanged(f"{txn_id} kept changing; try again")
+
+    def _tombstone(self, member: str, txn_id: str) -> dict[str, Any] | None:
+        body = orjson.dumps(
+            {
+                "op": "reverse",
+                "txn_id": txn_id,
+                "member": member,
+                "early": True,
+                "balances": {},
+                "shortfall": {},
+                "status": "reversed",
+            }
+        )
+        keys = [self.keys.auth(member, txn_id)]
+        if self.cluster:
+            self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
+        else:
+            keys.append(self.keys.claim(txn_id))
+        reply = self._run("tombstone", keys, [txn_id, member, body, self.inline])
+        if _text(reply[0]) == "exists":
+            return None  # the authorisation got there first: reverse it instead
+        return orjson.loads(reply[1])
+
+    def refund(
+        self, member: str, txn_id: str, amount: int, *, refund_id: str, now: int
+    ) -> dict[str, Any]:
+        """Refund part of what was captured: earned rewards are clawed back and redeemed value
+        restored in proportion (cumulatively, rounding toward zero, so that refunds in several
+        steps never return more than was given).  Idempotent by ``refund_id``."""
+        self._check_member(member)
+        self._check_txn_id(txn_id)
+        self._check_txn_id(refund_id)
+        amount = _whole(amount, "amount")
+        field = f"o:ref:{refund_id}"
+        for _ in range(RECORD_RETRIES):
+            auth = self._load(member, txn_id)
+            done = auth.results.get(field)
+            if done is not None:
+                stored = orjson.loads(done)
+                if stored["amount"] != amount:
+                    raise PayloadMismatch(f"refund {refund_id!r} was for {stored['amount']}")
+                return stored
+            if auth.status not in ("captured", "refunded"):
+                raise InvalidStatus(
+                    f"{txn_id} is {_status_name(auth.status)}: only a captured "
+                    "transaction can be refunded",
+                    status=auth.status,
+                )
+            progress = dict(auth.progress)
+            captured = progress["cap"]
+            refunded = progress["refunded"]
+            if amount > captured - refunded:
+                raise AmountExceedsRemaining(
+                    f"refund of {amount} exceeds the {captured - refunded} left of {txn_id}",
+                    remaining=captured - refunded,
+                )
+            progress["refunded"] = refunded + amount
+            progress["refunds"] = dict(progress["refunds"], **{refund_id: amount})
+            status = "refunded" if progress["refunded"] == captured else "captured"
+            plan = self._plan(
+                auth,
+                progress,
+                progress["ret"] + amount,
+                full=False,
+                op="refund",
+                status=status,
+                allowed=("captured", "refunded"),
+            )
+            body = {
+                "op": "refund",
+                "refund_id": refund_id,
+                "txn_id": txn_id,
+                "member": member,
+                "amount": amount,
+                "refunded": progress["refunded"],
+                "remaining": captured - progress["refunded"],
+            }
+            try:
+                return self._apply(member, txn_id, auth, plan, progress, body, field, now)
+            except RecordChanged:
+                continue
+        raise RecordChanged(f"{txn_id} kept changing; try again")
+
+    def release_expired_holds(self, now: int, limit: int | None = None) -> int:
+        """Release (undo, like a reversal) every hold whose deadline has passed; how many."""
+        released = 0
+        for member, txn_id in self._due_holds(now):
+            try:
+                self._undo(member, txn_id, now, op="release", field="o:rel")
+            except InvalidStatus:
+                continue
+            released += 1
+            if limit is not None and released >= limit:
+                break
+        return released
+
+    def _due_holds(self, now: int) -> list[tuple[str, str]]:
+        """Holds past their deadline, from every shard of the index (pipelined)."""
+        due: list[tuple[str, str]] = []
+        shards = [self.keys.hold_shard(slot) for slot in range(SLOTS)]
+        try:
+            for start in range(0, SLOTS, _SHARD_BATCH):
+                pipe = self.client.pipeline(transaction=False)
+                for key in shards[start : start + _SHARD_BATCH]:
+                    pipe.zrangebyscore(key, "-inf", now)
+                for found in pipe.execute():
+                    due.extend(parse_hold_entry(_text(entry)) for entry in found)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        return due
+
+    # ---- lifecycle plumbing
+    def _load(self, member: str, txn_id: str, missing_ok: bool = False) -> _Auth:
+        raw = self._call("hgetall", self.keys.auth(member, txn_id))
+        if not raw:
+            if missing_ok:
+                return None  # type: ignore[return-value]
+            owner = self._call("get", self.keys.claim(txn_id))
+            if owner is not None and _text(owner) != member:
+                raise MemberMismatch(f"{txn_id} belongs to another member")
+            raise UnknownTransaction(f"{txn_id} is not known for member {member!r}")
+        fields = {_text(k): v for k, v in raw.items()}
+        status, seq, payload = _text(fields["s"]).split("|", 2)
+        record = orjson.loads(fields["r"]) if "r" in fields else None
+        if status == "tomb" and not member:
+            raise InternalError("tombstone without member")  # pragma: no cover
+        progress = orjson.loads(fields["p"]) if "p" in fields else _fresh_progress(record)
+        took = record.get("took", []) if record else []
+        results = {name: value for name, value in fields.items() if name.startswith("o:")}
+        return _Auth(status, int(seq), payload, record, took, progress, results)
+
+    def _empty_plan(self, op: str, status: str, allowed: Sequence[str]) -> dict[str, Any]:
+        return {
+            "op": op,
+            "status": status,
+            "from": list(allowed),
+            "wallets": [],
+            "claws": [],
+            "restores": [],
+            "lim": [],
+            "bud": [],
+            "unhold": False,
+            "bump": False,
+        }
+
+    def _plan(
+        self,
+        auth: _Auth,
+        progress: dict[str, Any],
+        returned: int,
+        *,
+        full: bool,
+        op: str,
+        status: str,
+        allowed: Sequence[str],
+    ) -> dict[str, Any]:
+        """What to take back so that ``returned`` of the amount counts as given back.
+
+        Each reward and the redemption are returned cumulatively: after ``returned`` of
+        ``amount``, ``value * returned // amount`` of a value is back (all of it with
+        ``full``), and this step takes the difference to what was back before.  Progress
+        is updated in place.
+        """
+        rec = auth.record
+        if rec is None or auth.status == "tomb":
+            raise InvalidStatus("the transaction was reversed before it was authorised")
+        plan = self._empty_plan(op, status, allowed)
+        total = rec["amt"]
+
+        def part(value: int) -> int:
+            if full or (total and returned >= total):
+                return value
+            return value * returned // total if total else 0
+
+        index: dict[str, int] = {}
+
+        def slot(name: str) -> int:
+            if name not in index:
+                plan["wallets"].append(name)
+                index[name] = len(plan["wallets"])
+            return index[name]
+
+        backs = list(progress["fx"])
+        for i, fx in enumerate(rec["fx"]):
+            target = part(fx["v"])
+            step = target - backs[i]
+            if step > 0:
+                shares = fx["fund"]
+                moved = _delta_shares(shares, fx["v"], backs[i], target)
+                plan["claws"].append(
+                    {
+                        "w": slot(rec["wallets"][fx["w"] - 1]),
+                        "v": step,
+                        "f": fx["f"],
+                        "r": fx["r"],
+                        "fund": _funders_json(moved, -1),
+                    }
+                )
+                backs[i] = target
+        progress["fx"] = backs
+
+        sp = rec.get("sp")
+        if sp is not None:
+            target = part(sp["v"])
+            step = target - progress["sp"]
+            if step > 0:
+                restored = dict(progress["rb"])
+                parts, left = [], step
+                for bucket, took in reversed(auth.took):
+                    room = took - restored.get(bucket, 0)
+                    put = min(room, left)
+                    if put > 0:
+                        parts.append([bucket, put])
+                        restored[bucket] = restored.get(bucket, 0) + put
+                        left -= put
+                    if not left:
+                        break
+                if left:
+                    raise InternalError(f"{rec['txn']}: restore exceeds what was redeemed")
+                plan["restores"].append(
+                    {"w": slot(rec["wallets"][sp["w"] - 1]), "b": parts, "r": "", "fund": ""}
+                )
+                progress["sp"], progress["rb"] = target, restored
+
+        lim_back = list(progress["lim"])
+        for j, lim in enumerate(rec["lim"]):
+            kind = lim["f"].rsplit("|", 1)[1]
+            target = lim["d"] if full else (part(lim["d"]) if kind == "value" else 0)
+            if target > lim_back[j]:
+                plan["lim"].append({"f": lim["f"], "d": target - lim_back[j]})
+                lim_back[j] = target
+        progress["lim"] = lim_back
+
+        bud_back = list(progress["bud"])
+        for j, bud in enumerate(rec["bud"]):
+            target = bud["d"] if full else (part(bud["d"]) if bud["kind"] == "value" else 0)
+            if target > bud_back[j]:
+                plan["bud"].append(
+                    {
+                        "r": bud["r"],
+                        "kind": bud["kind"],
+                        "id": bud["id"],
+                        "d": bud["d"] - target,
+                        "c": bud["c"],
+                    }
+                )
+                bud_back[j] = target
+        progress["bud"] = bud_back
+
+        spend_target = total if full else min(returned, total)
+        if spend_target > progress["spend"]:
+            plan["spend"] = [f"d:{rec['day']}", spend_target - progress["spend"]]
+            progress["spend"] = spend_target
+        progress["ret"] = max(progress["ret"], returned)
+        if full:
+            plan["txns"] = True
+            plan["last"] = [rec["txn"], *self._last_before(rec)]
+            if "tier" in rec:
+                plan["tier"] = rec["tier"]
+            plan["tags"] = rec["tags"]
+        plan["unhold"] = hold_entry(rec["member"], rec["txn"]) if auth.status == "held" else False
+        plan["bump"] = bool(
+            full
+            or plan["claws"]
+            or plan["restores"]
+            or plan["lim"]
+            or plan["bud"]
+            or "spend" in plan
+        )
+        return plan
+
+    def _last_before(self, rec: Mapping[str, Any]) -> list[Any]:
+        """The last purchase before ``rec``'s that still stands (skipping undone ones)."""
+        stamp, txn_id = rec["prev_last"]
+        seen = {rec["txn"]}
+        while txn_id and txn_id not in seen:
+            seen.add(txn_id)
+            earlier = self._load(rec["member"], txn_id, missing_ok=True)
+            if (
+                earlier is None
+                or earlier.record is None
+                or earlier.status not in ("reversed", "released")
+            ):
+                break
+            stamp, txn_id = earlier.record["prev_last"]
+        return [stamp, txn_id]
+
+    def _apply(
+        self,
+        member: str,
+        txn_id: str,
+        auth: _Auth,
+        plan: dict[str, Any],
+        progress: dict[str, Any],
+        body: dict[str, Any],
+        field: str,
+        now: int,
+    ) -> dict[str, Any]:
+        keys = self._member_keys(member, txn_id)
+        if not self.cluster:
+            for b in plan["bud"]:
+                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+        args = [
+            txn_id,
+            member,
+            auth.seq,
+            _whole(now, "now"),
+            orjson.dumps(plan),
+            orjson.dumps(progress),
+            orjson.dumps(body),
+            field,
+            self.inline,
+        ]
+        outcome, result = self._run("lifecycle", keys, args)
+        if self.cluster and _text(outcome) == "ok":
+            # Lowering a reservation never fails; if this process dies first, the budget stays
+            # spent (never overspent) until reconciliation (docs/wallets.md).
+            for b in plan["bud"]:
+                self._set_reservation(b, member, b["d"], now)
+        return orjson.loads(result)
+
+    # ---- expiry, ledger, verification ----------------------------------------------------------
+    def expire(self, member: str, now: int) -> dict[str, int]:
+        """Remove what has expired from the member's wallets; what went, by wallet."""
+        self._check_member(member)
+        keys = [self.keys.profile(member), self.keys.ledger(member), self.keys.wallets(member)]
+        oldest = (
+            local_seconds(self.program.timezone, _whole(now, "now")) - self.limit_retention
+        ) // DAY
+        cuts = [period_key(period, oldest) for period in ("day", "week", "month")]
+        flat = self._run("expire", keys, [now, *cuts])
+        return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    def ledger(self, member: str, before: str | None = None, limit: int = 50) -> list[LedgerEntry]:
+        """Up to ``limit`` entries of the member's ledger, newest first, older than the entry
+        whose id is ``before`` (each page's last id is the next page's ``before``)."""
+        self._check_member(member)
+        record, _, line = (before or "").partition("/")
+        out: list[LedgerEntry] = []
+        if record and line:
+            # The rest of a journal record the previous page stopped inside.
+            rows = self._call("xrange", self.keys.ledger(member), record, record)
+            out.extend(_entries(rows, below=int(line)))
+        top = f"({record}" if record else "+"
+        while len(out) < limit:
+            rows = self._call(
+                "xrevrange", self.keys.ledger(member), top, "-", count=max(limit - len(out), 1)
+            )
+            if not rows:
+                break
+            out.extend(_entries(rows))
+            top = f"({_text(rows[-1][0])}"
+        return out[:limit]
+
+    def verify(self, member: str | None = None) -> VerifyReport:
+        """Check that balances equal the sums of their ledgers (one member, or every member
+        and every budget)."""
+        report = VerifyReport()
+        members = [member] if member is not None else self.members()
+        for name in members:
+            keys = [self.keys.ledger(name), self.keys.wallets(name)]
+            reply = self._run("verify", keys, list(self.wallet_names))
+            report.members += 1
+            report.entries += int(reply[0])
+            report.problems.extend(f"member {name!r}: {_text(p)}" for p in reply[1:])
+        if member is None:
+            for rule in self.program.rules:
+                if rule.budget is None:
+                    continue
+                kind = "count" if rule.budget.uses is not None else "value"
+                used = int(self._call("hget", self.keys.budget(rule.name), kind) or 0)
+                reserved = self._call("hgetall", self.keys.reservations(rule.name))
+                total = sum(int(_text(v).split("|", 1)[0]) for v in reserved.values())
+                report.budgets += 1
+                if used != total:
+                    report.problems.append(
+                        f"budget {rule.name!r}: {used} used but its reservations sum to {total}"
+                    )
+        return report
+
+    def members(self) -> list[str]:
+        """Every member with a profile (scans the key space: for verification, not hot paths)."""
+        try:
+            found = {
+                _text(key)
+                for key in self.client.scan_iter(match=self.keys.profile_pattern(), count=1000)
+            }
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        return sorted(self.keys.member_of(key) for key in found)
+
+    # ---- enrolment, inspection ------------------------------------------------------------
+    def enrol(
+        self,
+        member: str,
+        now: int,
+        *,
+        tier: str | None = None,
+        segments: Iterable[str] = (),
+        attrs: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """A new member with nothing yet."""
+        self.load_member(
+            MemberState(member, tier, frozenset(segments), attrs=dict(attrs or {})), now
+        )
+
+    def load_member(self, state: MemberState, now: int) -> None:
+        """Enrol a member with an opening state: counters, tier, opening balances (ledger
+        entries ``load``), spend (30 days at ``now``, the rest of 12 months 31 days earlier)."""
+        member = self._check_member(state.member)
+        now = _whole(now, "now")
+        if state.tier is not None and state.tier not in self.program.tier_rank:
+            raise InvalidRequest(f"unknown tier {state.tier!r}")
+        values = {
+            "txns": str(_whole(state.txn_count, "txn_count")),
+            "enrolled": str(
+                _whole(state.enrolled if state.enrolled is not None else now, "enrolled")
+            ),
+            "segs": orjson.dumps(sorted(state.segments)).decode(),
+            "attrs": orjson.dumps(state.attrs).decode(),
+        }
+        if state.tier is not None:
+            values["tier"] = state.tier
+        if state.last_purchase is not None:
+            values["last"] = str(_whole(state.last_purchase, "last_purchase"))
+        opening = [
+            (self._check_wallet(name), _whole(amount, f"balances.{name}"))
+            for name, amount in state.balances.items()
+        ]
+        for draw, entries in state.entries.items():
+            if draw not in self.program.draws:
+                raise UnknownWallet(f"unknown draw {draw!r}", wallet=draw)
+            opening.append((f"draw:{draw}", _whole(entries, f"entries.{draw}")))
+        opening = [(name, amount) for name, amount in opening if amount]
+        s30 = _whole(state.spend_30d, "spend_30d")
+        s12 = _whole(state.spend_12m, "spend_12m")
+        if s30:
+            values[f"d:{now // DAY}"] = str(s30)
+        if s12 > s30:
+            values[f"d:{now // DAY - 31}"] = str(s12 - s30)
+        keys = [
+            self.keys.profile(member),
+            self.keys.ledger(member),
+            self.keys.tiers(member),
+            self.keys.wallets(member),
+        ]
+        profile = {"order": sorted(values), "values": values}
+        balances = [[name, amount] for name, amount in opening]
+        self._run("load", keys, [now, orjson.dumps(profile), orjson.dumps(balances)])
+
+    def authorization(self, member: str, txn_id: str) -> dict[str, Any] | None:
+        """An authorisation as stored (status, record, progress), for inspection."""
+        auth = self._load(member, txn_id, missing_ok=True)
+        if auth is None:
+            return None
+        return {
+            "status": auth.status,
+            "seq": auth.seq,
+            "record": auth.record,
+            "progress": auth.progress,
+            "took": auth.took,
+            "results": {k: orjson.loads(v) for k, v in auth.results.items()},
+        }
+
+    def tier_history(self, member: str) -> list[tuple[int, str, str, str]]:
+        """Tier changes: (time, tier, txn id, operation)."""
+        out = []
+        for raw in self._call("lrange", self.keys.tiers(member), 0, -1):
+            stamp, rest = _text(raw).split("|", 1)
+            tier, rest = rest.split("|", 1)
+            txn, op = rest.rsplit("|", 1)
+            out.append((int(stamp), tier, txn, op))
+        return out
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _translate(exc: redis.ResponseError) -> Exception:
+    message = str(exc)
+    if not message.startswith("TSR "):
+        return InternalError(f"redis: {message}")
+    code, _, rest = message[4:].partition(" ")
+    rest = rest.split(" script: ", 1)[0]
+    return error_for(code, rest)
+
+
+def _entries(rows: Sequence[Any], below: int | None = None) -> list[LedgerEntry]:
+    """The lines of journal records (newest record first), each record's last line first."""
+    out = []
+    for record_id, raw in rows:
+        record = _text(record_id)
+        f = {_text(k): _text(v) for k, v in raw.items()}
+        stamp, txn, op = int(f["time"]), f["txn"], f["op"]
+        lines = orjson.loads(f["lines"])
+        for index in range(min(len(lines), below if below is not None else len(lines)) - 1, -1, -1):
+            wallet, kind, rule, delta, balance, funders = lines[index]
+            out.append(
+                LedgerEntry(
+                    f"{record}/{index}",
+                    record,
+                    index,
+                    stamp,
+                    txn,
+                    op,
+                    kind,
+                    rule,
+                    wallet,
+                    delta,
+                    balance,
+                    tuple((n, v) for n, v in funders),
+                )
+            )
+    return out
+
+
+def _status_name(status: str) -> str:
+    return "reversed before it was authorised" if status == "tomb" else status
+
+
+def _fresh_progress(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    record = record or {}
+    return {
+        "cap": record.get("amt", 0) if not record.get("hold") else None,
+        "ret": 0,
+        "refunded": 0,
+        "refunds": {},
+        "fx": [0] * len(record.get("fx", ())),
+        "sp": 0,
+        "rb": {},
+        "lim": [0] * len(record.get("lim", ())),
+        "bud": [0] * len(record.get("bud", ())),
+        "spend": 0,
+    }
+
+
+def _delta_shares(
+    shares: Sequence[Sequence[Any]], value: int, before: int, after: int
+) -> list[tuple[str, int]]:
+    """Funders' parts of taking ``value``'s share from ``before`` to ``after`` back.
+
+    Cumulative like the amounts: at ``back`` each funder has ``share * back // value`` back,
+    the rounding remainder on the first funder that is not the programme, so the parts of
+    all steps add up to each funder's share exactly.
+    """
+    if not shares or not value:
+        return []
+
+    def cumulative(back: int) -> list[int]:
+        parts = [share * back // value for _, share in shares]
+        target = next((i for i, (name, _) in enumerate(shares) if name != "program"), 0)
+        parts[target] += back - sum(parts)
+        return parts
+
+    old, new = cumulative(before), cumulative(after)
+    return [(name, new[i] - old[i]) for i, (name, _) in enumerate(shares)]
+
+
+def authorize_transaction(
+    compiled: CompiledProgram,
+    walker: Walker,
+    store: WalletStore,
+    txn: Transaction,
+    retries: int = 3,
+    *,
+    capture: bool = False,
+) -> dict[str, Any]:
+    """Read → match → walk → authorise, deciding again when the member's state moved.
+
+    Returns the stored result (the same one for every retry of the same transaction).
+    """
+    attempt = 0
+    while True:
+        snapshot = store.snapshot(txn.member, txn.time)
+        matched = compiled.match(txn, snapshot.state)
+        decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
+        try:
+            return store.authorize(txn, decision, snapshot, capture=capture)
+        except StateChanged:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            # Someone else changed this member: let them finish before reading again.
+            time.sleep(random.random() * 0.002 * attempt)
