@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv build run test test-slow lint bench debug clean
+.PHONY: help venv build run test test-slow lint bench debug clean proto
 
 help:
-	@echo "make run        compile the example programme and run Tessera"
+	@echo "make run        serve the example programme over gRPC (embedded Redis, ./var)"
+	@echo "make proto      regenerate tessera/v1 from proto/ (generated code is committed)"
 	@echo "make test       set up .venv, build the extension, run the test suite"
 	@echo "make test-slow  the slow/load tests (marker: slow)"
 	@echo "make bench      benchmark suites (pytest-benchmark)"
@@ -28,7 +29,11 @@ build: $(STAMP)
 
 run: build
 	$(VENV)/bin/tessera check rules/coffee.rules
-	$(VENV)/bin/tessera simulate rules/coffee.rules --transactions rules/coffee.transactions.jsonl --members rules/coffee.members.jsonl
+	$(VENV)/bin/tessera serve --rules rules/coffee.rules --workers 1
+
+# The generated gRPC code in tessera/v1 is committed; regenerate it after editing proto/.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. proto/tessera/v1/*.proto
 
 test: build
 	$(PY) -m pytest -q -m "not slow"

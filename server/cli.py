@@ -2,6 +2,7 @@
 
 ``tessera check FILE...``      compile programmes and report every diagnostic
 ``tessera simulate FILE ...``  decide a JSON-lines stream of transactions in memory
+``tessera serve [...]``        run the gRPC service (server/service, docs/service.md)
 
 Exit codes: 0 success, 1 errors in the input (rules or transactions), 2 usage or I/O.
 """
@@ -43,12 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--explain", action="store_true", help="say why each rule did or did not apply"
     )
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--rules", metavar="FILE", help="upload and activate at start if new")
+    serve.add_argument("--port", type=int, default=50051)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--redis", metavar="URL", help="default: an embedded redis-server")
+    serve.add_argument("--data", default="./var", metavar="DIR", help="embedded Redis files")
+    serve.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
+    serve.add_argument("--tokens", metavar="FILE", help='JSON {"TOKEN": {"name", "roles"}}')
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics (+ worker index)")
+    serve.add_argument("--grace", type=float, default=10.0, help="seconds to drain on SIGTERM")
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--tls-client-ca")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "serve":
+            from tessera.server.service.serve import ServeOptions, serve
+
+            return serve(ServeOptions(
+                rules=args.rules, port=args.port, host=args.host, redis=args.redis,
+                data=args.data, workers=args.workers, tokens=args.tokens,
+                metrics_port=args.metrics_port, grace=args.grace, tls_cert=args.tls_cert,
+                tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+            ))
         if args.command == "check":
             return cmd_check(args.files, sys.stdout, sys.stderr)
         return cmd_simulate(

@@ -1,0 +1,42 @@
+"""Prometheus metrics of one server process, in a registry of its own.
+
+A registry per server (not the global one) lets tests run several servers in one process;
+``tessera serve`` exposes it on an HTTP port (each worker on its own: port + worker index).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tessera_requests", "gRPC calls by method and status code", ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tessera_request_seconds", "gRPC call latency by method", ["method"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.decisions = Counter(
+            "tessera_decisions", "applied rules in authorisations", ["rule"], registry=self.registry
+        )
+        self.redis_errors = Counter(
+            "tessera_redis_errors", "calls that could not reach Redis", registry=self.registry
+        )
+        self.stand_in = Counter(
+            "tessera_stand_in", "authorisations answered in stand-in", registry=self.registry
+        )
+        self._latency_children: dict[str, object] = {}
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        self.requests.labels(method, code).inc()
+        self.latency.labels(method).observe(seconds)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> object:
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return server

@@ -1,0 +1,295 @@
+"""Programme versions in Redis, shared by every server process, and the one each process runs.
+
+An upload stores an immutable version (its id is the compiler's hash of the source and its
+data files) with who uploaded it and when.  Activation sets the active version and announces
+it on a pub/sub channel; every process's :class:`ProgramRegistry` compiles the version (once)
+and swaps its :class:`Runtime` with one attribute assignment, so a request that took the
+runtime at its start finishes on that version.  A poll of the active key every second backs
+up the channel (a lost message, a reconnect), which bounds how long a process lags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+from tessera.engine.compiler import CompiledProgram, compile_source
+from tessera.engine.reference import Reference
+from tessera.engine.walk import Walker
+from tessera.server.wallets import WalletStore
+
+from .errors import NotFound, Unavailable
+
+log = logging.getLogger("tessera.service.versions")
+
+# One hash tag: the version keys live in one Cluster slot so the scripts below are atomic.
+_TAG = "{tessera:rules}"
+
+_ACTIVATE = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'missing', ''} end
+local current = redis.call('GET', KEYS[1]) or ''
+if current == ARGV[1] then return {'same', current} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, 999)
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return {'ok', current}
+"""
+
+_ROLLBACK = """
+local current = redis.call('GET', KEYS[1]) or ''
+local previous = redis.call('LINDEX', KEYS[2], 1)
+if not previous then return {'none', current} end
+redis.call('LPOP', KEYS[2])
+redis.call('SET', KEYS[1], previous)
+redis.call('PUBLISH', ARGV[1], previous)
+return {previous, current}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    version: str
+    program: str
+    filename: str
+    source: str
+    files: Mapping[str, str]
+    uploaded_by: str
+    uploaded_at: int
+    rule_count: int
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a request needs of one programme version, built once per process."""
+
+    compiled: CompiledProgram
+    walker: Walker
+    store: WalletStore
+    reference: Reference
+
+    @property
+    def version(self) -> str:
+        return self.compiled.version
+
+
+def compile_with_files(
+    source: str, filename: str, files: Mapping[str, str]
+) -> CompiledProgram:
+    """Compile ``source`` with its data files laid out beside it in a private folder."""
+    with tempfile.TemporaryDirectory(prefix="tessera-rules-") as folder:
+        for name, text in files.items():
+            if os.path.basename(name) != name or name in ("", ".", ".."):
+                from tessera.engine.errors import InputError
+
+                raise InputError(f"rules.files[{name}]", "a data file is a plain file name")
+            with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        return compile_source(source, filename or "<rules>", base_dir=folder)
+
+
+class VersionStore:
+    """The versions in Redis: upload, activate, roll back, list."""
+
+    def __init__(self, client: redis.Redis, namespace: str = "") -> None:
+        self.client = client
+        self.ns = namespace
+        self.active_key = f"{namespace}{_TAG}:active"
+        self.history_key = f"{namespace}{_TAG}:history"
+        self.index_key = f"{namespace}{_TAG}:versions"
+        self.channel = f"{namespace}tessera:rules:activated"
+        self._activate = client.register_script(_ACTIVATE)
+        self._rollback = client.register_script(_ROLLBACK)
+
+    def _key(self, version: str) -> str:
+        return f"{self.ns}{_TAG}:v:{version}"
+
+    def _redis(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from None
+
+    def upload(
+        self, compiled: CompiledProgram, source: str, filename: str, files: Mapping[str, str],
+        uploaded_by: str, comment: str = "", now: int | None = None,
+    ) -> tuple[VersionRecord, bool]:
+        """Store a compiled programme's version; ``False`` when it was stored already."""
+        existing = self.get(compiled.version, missing_ok=True)
+        if existing is not None:
+            return existing, False
+        record = VersionRecord(
+            compiled.version, compiled.program.name, filename, source, dict(files), uploaded_by,
+            int(now if now is not None else time.time()), len(compiled.program.rules), comment,
+        )
+        fields = {
+            "program": record.program, "filename": filename, "source": source,
+            "files": orjson.dumps(record.files), "uploaded_by": uploaded_by,
+            "uploaded_at": record.uploaded_at, "rules": record.rule_count, "comment": comment,
+        }
+        self._redis(self.client.hset, self._key(record.version), mapping=fields)
+        self._redis(self.client.zadd, self.index_key, {record.version: record.uploaded_at},
+                    nx=True)
+        return record, True
+
+    def get(self, version: str, missing_ok: bool = False) -> VersionRecord | None:
+        raw = self._redis(self.client.hgetall, self._key(version))
+        if not raw or b"program" not in raw:
+            if missing_ok:
+                return None
+            raise NotFound(f"no programme version {version!r}", version=version)
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        return VersionRecord(
+            version, f["program"], f["filename"], f["source"], orjson.loads(f["files"]),
+            f["uploaded_by"], int(f["uploaded_at"]), int(f["rules"]), f.get("comment", ""),
+        )
+
+    def active(self) -> str | None:
+        value = self._redis(self.client.get, self.active_key)
+        return value.decode() if value else None
+
+    def activate(self, version: str) -> str:
+        """Make ``version`` active everywhere; the version active before (or "")."""
+        outcome, previous = self._redis(
+            self._activate, keys=[self.active_key, self.history_key, self._key(version)],
+            args=[version, self.channel],
+        )
+        if outcome == b"missing":
+            raise NotFound(f"no programme version {version!r}", version=version)
+        return previous.decode()
+
+    def rollback(self) -> tuple[str, str]:
+        """Back to the version active before this one: (now active, was active)."""
+        now, was = self._redis(
+            self._rollback, keys=[self.active_key, self.history_key], args=[self.channel]
+        )
+        if now == b"none":
+            raise NotFound("no earlier version to roll back to")
+        return now.decode(), was.decode()
+
+    def list(self) -> list[VersionRecord]:
+        versions = self._redis(self.client.zrevrange, self.index_key, 0, -1)
+        out = []
+        for raw in versions:
+            record = self.get(raw.decode(), missing_ok=True)
+            if record is not None:
+                out.append(record)
+        return out
+
+
+class ProgramRegistry:
+    """This process's compiled versions and the active one, kept in step with Redis."""
+
+    def __init__(
+        self, versions: VersionStore, client: redis.Redis, namespace: str = "", cache: int = 4
+    ) -> None:
+        self.versions = versions
+        self.client = client
+        self.namespace = namespace
+        self._cache: OrderedDict[str, Runtime] = OrderedDict()
+        self._cache_size = cache
+        self._lock = threading.Lock()
+        self._compile_lock = threading.Lock()
+        self.active: Runtime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_swap: list[Any] = []
+
+    def runtime(self, version: str) -> Runtime:
+        """A version's runtime: from the cache, else read from Redis and compiled."""
+        with self._lock:
+            found = self._cache.get(version)
+            if found is not None:
+                self._cache.move_to_end(version)
+                return found
+        with self._compile_lock:  # one compile at a time; others wait and then hit the cache
+            with self._lock:
+                found = self._cache.get(version)
+            if found is not None:
+                return found
+            record = self.versions.get(version)
+            assert record is not None
+            compiled = compile_with_files(record.source, record.filename, record.files)
+            return self.add(compiled)
+
+    def add(self, compiled: CompiledProgram) -> Runtime:
+        runtime = Runtime(
+            compiled,
+            Walker(compiled.program, compiled.version),
+            WalletStore(self.client, compiled, namespace=self.namespace),
+            Reference(compiled.program),
+        )
+        with self._lock:
+            self._cache[compiled.version] = runtime
+            while len(self._cache) > self._cache_size:
+                oldest = next(iter(self._cache))
+                if self.active is not None and oldest == self.active.version:
+                    self._cache.move_to_end(oldest)
+                    if len(self._cache) <= 1:
+                        break
+                    oldest = next(iter(self._cache))
+                self._cache.pop(oldest)
+        return runtime
+
+    def refresh(self) -> Runtime | None:
+        """Follow the active version in Redis; swap if it changed."""
+        version = self.versions.active()
+        if version is None:
+            return self.active
+        current = self.active
+        if current is None or current.version != version:
+            runtime = self.runtime(version)
+            self.active = runtime  # one assignment: requests in flight keep their runtime
+            log.info("programme version %s active (%s)", version, runtime.compiled.program.name)
+            for callback in self.on_swap:
+                callback(runtime)
+        return self.active
+
+    # ---- following activations
+    def start(self, poll_seconds: float = 1.0) -> None:
+        self._thread = threading.Thread(
+            target=self._follow, args=(poll_seconds,), name="tessera-versions", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _follow(self, poll_seconds: float) -> None:
+        pubsub = None
+        failing = False
+        while not self._stop.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(self.versions.channel)
+                    self.refresh()  # whatever was announced while not subscribed
+                message = pubsub.get_message(timeout=poll_seconds)
+                # A message or a quiet second: read the active key either way.
+                del message
+                self.refresh()
+                failing = False
+            except Exception as exc:  # keep following: Redis may come back
+                if not failing:  # once an outage, not once a poll
+                    log.warning("following programme versions: %s", exc)
+                failing = True
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+                pubsub = None
+                self._stop.wait(min(poll_seconds, 0.5))
+        if pubsub is not None:
+            pubsub.close()
