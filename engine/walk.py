@@ -259,8 +259,8 @@ class Walker:
         baskets: dict[int, int],
     ) -> Applied:
         now = txn.time
-        money = 0
-        cash: list[list[object]] = []
+        effects: list[EffectResult] = [EffectResult("discount", discount)] if discount else []
+        money = points_total = 0
         for bp, fixed, base, cap, wallet, pending, expire in plan.cashbacks:
             if bp is None:
                 value = fixed
@@ -269,31 +269,6 @@ class Walker:
                 if cap is not None and value > cap:
                     value = cap
             money += value
-            cash.append([value, wallet, pending, expire])
-        points_total = 0
-        earned: list[list[object]] = []
-        for points, per, base, wallet, pending, expire in plan.earns:
-            if per:
-                points *= self._earn_base(txn, base, net, baskets) // per
-            points_total += points
-            earned.append([points, wallet, pending, expire])
-        points_money = self._points_money(points_total)
-        if room is not None and money + points_money > room - discount:
-            # Value limits and budgets cut cashback and points together, in proportion.
-            left = max(room - discount, 0)
-            whole = money + points_money
-            money = points_total = 0
-            for item in cash:
-                item[0] = item[0] * left // whole  # type: ignore[operator]
-                money += item[0]  # type: ignore[operator]
-            for item in earned:
-                item[0] = item[0] * left // whole  # type: ignore[operator]
-                points_total += item[0]  # type: ignore[operator]
-            points_money = self._points_money(points_total)
-        effects: list[EffectResult] = []
-        if discount:
-            effects.append(EffectResult("discount", discount))
-        for value, wallet, pending, expire in cash:
             effects.append(
                 EffectResult(
                     "cashback",
@@ -301,12 +276,15 @@ class Walker:
                     0,
                     wallet,
                     None,
-                    None,  # type: ignore[arg-type]
-                    now + pending if pending else None,  # type: ignore[operator]
+                    None,
+                    now + pending if pending else None,
                     now + expire if expire else None,
                 )
-            )  # type: ignore[operator]
-        for points, wallet, pending, expire in earned:
+            )
+        for points, per, base, wallet, pending, expire in plan.earns:
+            if per:
+                points *= self._earn_base(txn, base, net, baskets) // per
+            points_total += points
             effects.append(
                 EffectResult(
                     "earn",
@@ -314,16 +292,33 @@ class Walker:
                     points,
                     wallet,
                     None,
-                    None,  # type: ignore[arg-type]
-                    now + pending if pending else None,  # type: ignore[operator]
+                    None,
+                    now + pending if pending else None,
                     now + expire if expire else None,
                 )
-            )  # type: ignore[operator]
+            )
+        points_money = self._points_money(points_total) if points_total else 0
+        if room is not None and money + points_money > room - discount:
+            money, points_total = self._cut(effects, money + points_money, max(room - discount, 0))
+            points_money = self._points_money(points_total)
         for kind, count, draw, segment in plan.others:
             effects.append(EffectResult(kind, 0, count, None, draw, segment))
         paid = discount + money
         funders = self._split(plan, txn, paid, points_total) if paid or points_total else []
         return Applied(plan.name, effects, paid + points_money, funders)
+
+    @staticmethod
+    def _cut(effects: list[EffectResult], whole: int, left: int) -> tuple[int, int]:
+        """Value limits and budgets cut cashback and points together, in proportion."""
+        money = points = 0
+        for effect in effects:
+            if effect.type == "cashback":
+                effect.amount = effect.amount * left // whole
+                money += effect.amount
+            elif effect.type == "earn":
+                effect.points = effect.points * left // whole
+                points += effect.points
+        return money, points
 
     def _points_money(self, points: int) -> int:
         value = self._points_value
@@ -333,6 +328,8 @@ class Walker:
 
     def _split(self, plan: _Plan, txn: Transaction, money: int, points: int) -> list[FunderLine]:
         shares, target = plan.funders
+        if len(shares) == 1:
+            return [FunderLine(shares[0][0] or f"merchant:{txn.merchant}", money, points)]
         lines = []
         money_left, points_left = money, points
         for name, bp in shares:
