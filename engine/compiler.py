@@ -34,6 +34,7 @@ from . import program as P
 from .checker import check, complement, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
 from .layout import LINE_SLOTS, Layout, mask_words
+from .model import BasketLine, MemberState, Transaction
 from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
 from .parser import parse
 from .values import micro_units
@@ -705,6 +706,7 @@ def _pack(
         "g_all": _all_rows(len(general), g_words),
         "n_rules": len(program.rules),
         "attr_number": micro_units,
+        "model_types": (Transaction, MemberState, BasketLine),
     }
 
 

@@ -1,4 +1,5 @@
 # cython: language_level=3
+cimport cython
 from libc.stdint cimport int64_t, uint64_t
 
 cdef enum LiteralKind:
@@ -62,6 +63,14 @@ cdef inline Py_ssize_t bisect_right(const int64_t* values, Py_ssize_t count, int
     return lo
 
 
+@cython.final
+cdef class _Fields:
+    cdef type cls
+    cdef tuple names
+    cdef Py_ssize_t offsets[16]
+    cdef object get(self, object obj, Py_ssize_t i)
+
+
 cdef class Matcher:
     cdef readonly Py_ssize_t n_slots
     cdef readonly Py_ssize_t n_rules
@@ -78,6 +87,9 @@ cdef class Matcher:
     cdef dict sku_ids
     cdef dict category_ids
     cdef object attr_number
+    cdef _Fields txn_fields
+    cdef _Fields member_fields
+    cdef _Fields line_fields
     cdef int64_t default_tier
     cdef const uint64_t[:, ::1] group_masks
     cdef const int64_t[::1] tz_starts

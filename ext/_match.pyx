@@ -9,6 +9,7 @@ GIL released, so a batch can run beside other Python threads.
 from libc.stdint cimport INT64_MIN, int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
+from cpython.object cimport PyObject
 
 import numpy as np
 
@@ -24,6 +25,73 @@ cdef extern from *:
 
 cdef inline Py_ssize_t _ctz(uint64_t word) noexcept nogil:
     return __builtin_ctzll(word)
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char* name
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+# Fields the encoder reads, by position in these tuples.
+TXN_FIELDS = ("time", "amount", "mcc", "channel", "merchant", "currency", "country",
+              "terminal", "card_bin", "basket")
+MEMBER_FIELDS = ("tier", "txn_count", "spend_30d", "spend_12m", "last_purchase", "enrolled",
+                 "segments", "balances", "attrs")
+LINE_FIELDS = ("sku", "category", "unit_price", "qty")
+DEF T_TIME = 0
+DEF T_AMOUNT = 1
+DEF T_MCC = 2
+DEF T_CHANNEL = 3
+DEF T_MERCHANT = 4
+DEF T_CURRENCY = 5
+DEF T_COUNTRY = 6
+DEF T_TERMINAL = 7
+DEF T_CARD_BIN = 8
+DEF T_BASKET = 9
+DEF M_TIER = 0
+DEF M_TXN_COUNT = 1
+DEF M_SPEND_30D = 2
+DEF M_SPEND_12M = 3
+DEF M_LAST_PURCHASE = 4
+DEF M_ENROLLED = 5
+DEF M_SEGMENTS = 6
+DEF M_BALANCES = 7
+DEF M_ATTRS = 8
+DEF L_SKU = 0
+DEF L_CATEGORY = 1
+DEF L_UNIT_PRICE = 2
+DEF L_QTY = 3
+
+
+cdef class _Fields:
+    """Reads the slots of one model class at their offsets, skipping attribute lookup.
+
+    Only an object of exactly that class is read this way; anything else (a subclass, a
+    look-alike) goes through ``getattr``, so a wrong guess costs speed, never safety.
+    """
+
+    def __init__(self, type cls, tuple names):
+        self.cls = cls
+        self.names = names
+        for i, name in enumerate(names):
+            descriptor = cls.__dict__.get(name)
+            if descriptor is not None and type(descriptor).__name__ == "member_descriptor":
+                self.offsets[i] = (<PyMemberDescrObject*>descriptor).d_member.offset
+            else:
+                self.offsets[i] = 0
+
+    cdef object get(self, object obj, Py_ssize_t i):
+        cdef PyObject* item
+        cdef Py_ssize_t offset = self.offsets[i]
+        if offset > 0 and type(obj) is self.cls:
+            item = (<PyObject**>((<char*><void*>obj) + offset))[0]
+            if item != NULL:
+                return <object>item
+        return getattr(obj, self.names[i])
 
 
 cdef inline object _lookup(object mapping, object key, object default):
@@ -70,6 +138,10 @@ cdef class Matcher:
         self.sku_ids = tables["sku_ids"]
         self.category_ids = tables["category_ids"]
         self.attr_number = tables.get("attr_number")
+        txn_type, member_type, line_type = tables["model_types"]
+        self.txn_fields = _Fields(txn_type, TXN_FIELDS)
+        self.member_fields = _Fields(member_type, MEMBER_FIELDS)
+        self.line_fields = _Fields(line_type, LINE_FIELDS)
         self.group_masks = tables["group_masks"]
         self.tz_starts = tables["tz_starts"]
         self.tz_offsets = tables["tz_offsets"]
@@ -135,7 +207,8 @@ cdef class Matcher:
         cdef int64_t op, slot, arg, instant, local = 0, days = 0, secs, merchant_id = -2, last
         cdef bint have_time = False
         cdef object value, ids, bit
-        cdef int64_t now = txn.time
+        cdef _Fields T = self.txn_fields, M = self.member_fields
+        cdef int64_t now = T.get(txn, T_TIME)
         for i in range(self.n_slots):
             vals[i] = 0
         for i in range(n_ops):
@@ -143,11 +216,11 @@ cdef class Matcher:
             slot = self.ops[i, 1]
             arg = self.ops[i, 2]
             if op == OP_AMOUNT:
-                vals[slot] = txn.amount
+                vals[slot] = T.get(txn, T_AMOUNT)
             elif op == OP_MCC:
-                vals[slot] = txn.mcc
+                vals[slot] = T.get(txn, T_MCC)
             elif op == OP_CHANNEL:
-                vals[slot] = self.channels.get(txn.channel, -1)
+                vals[slot] = self.channels.get(T.get(txn, T_CHANNEL), -1)
             elif op >= OP_TIME and op <= OP_MINUTE:
                 if not have_time:
                     instant = now
@@ -170,21 +243,21 @@ cdef class Matcher:
                 ids = self.text_ids[arg]
                 if arg == 2:
                     if merchant_id == -2:
-                        merchant_id = (<dict>ids).get(txn.merchant, -1)
+                        merchant_id = (<dict>ids).get(T.get(txn, T_MERCHANT), -1)
                     vals[slot] = merchant_id
                 else:
                     if arg == 0:
-                        value = txn.currency
+                        value = T.get(txn, T_CURRENCY)
                     elif arg == 1:
-                        value = txn.country
+                        value = T.get(txn, T_COUNTRY)
                     elif arg == 3:
-                        value = txn.terminal
+                        value = T.get(txn, T_TERMINAL)
                     else:
-                        value = txn.card_bin
+                        value = T.get(txn, T_CARD_BIN)
                     vals[slot] = (<dict>ids).get(value, -1)
             elif op == OP_MERCHANT_GROUPS:
                 if merchant_id == -2:
-                    merchant_id = (<dict>self.text_ids[2]).get(txn.merchant, -1)
+                    merchant_id = (<dict>self.text_ids[2]).get(T.get(txn, T_MERCHANT), -1)
                 if merchant_id >= 0 and merchant_id < self.group_masks.shape[0]:
                     for w in range(arg):
                         vals[slot + w] = <int64_t>self.group_masks[merchant_id, w]
@@ -200,47 +273,47 @@ cdef class Matcher:
                 elif op >= OP_BASKET_QTY:
                     pass
             elif op == OP_TIER:
-                value = member.tier
+                value = M.get(member, M_TIER)
                 vals[slot] = self.default_tier if value is None else self.tier_ranks.get(value, self.default_tier)
             elif op == OP_TXN_COUNT:
-                vals[slot] = member.txn_count
+                vals[slot] = M.get(member, M_TXN_COUNT)
             elif op == OP_SPEND_30D:
-                vals[slot] = member.spend_30d
+                vals[slot] = M.get(member, M_SPEND_30D)
             elif op == OP_SPEND_12M:
-                vals[slot] = member.spend_12m
+                vals[slot] = M.get(member, M_SPEND_12M)
             elif op == OP_DAYS_SINCE_LAST:
-                value = member.last_purchase
+                value = M.get(member, M_LAST_PURCHASE)
                 if value is None:
                     vals[slot] = NEVER_PURCHASED_DAYS
                 else:
                     last = now - <int64_t>value
                     vals[slot] = 0 if last < 0 else last // DAY
             elif op == OP_DAYS_ENROLLED:
-                value = member.enrolled
+                value = M.get(member, M_ENROLLED)
                 if value is None:
                     vals[slot] = 0
                 else:
                     last = now - <int64_t>value
                     vals[slot] = 0 if last < 0 else last // DAY
             elif op == OP_SEGMENTS:
-                for value in member.segments:
+                for value in M.get(member, M_SEGMENTS):
                     bit = self.segment_bits.get(value)
                     if bit is not None:
                         vals[slot + (<int64_t>bit >> 6)] |= <int64_t>((<uint64_t>1) << ((<int64_t>bit) & 63))
             elif op == OP_BALANCE:
-                vals[slot] = _lookup(member.balances, self.wallets[arg], 0)
+                vals[slot] = _lookup(M.get(member, M_BALANCES), self.wallets[arg], 0)
             elif op == OP_ATTR_TEXT:
-                value = _lookup(member.attrs, self.attr_names[arg], None)
+                value = _lookup(M.get(member, M_ATTRS), self.attr_names[arg], None)
                 vals[slot] = (<dict>self.attr_text_ids[arg]).get(value, -1) if isinstance(value, str) else -1
             elif op == OP_ATTR_NUMBER:
-                value = _lookup(member.attrs, self.attr_names[arg], None)
+                value = _lookup(M.get(member, M_ATTRS), self.attr_names[arg], None)
                 if type(value) is int and -MAX_WHOLE_ATTR <= <object>value <= MAX_WHOLE_ATTR:
                     vals[slot] = <int64_t>value * 1000000
                 else:
                     value = None if value is None else self.attr_number(value)
                     vals[slot] = INT64_MIN if value is None else value
         if self.any_basket:
-            self._encode_basket(txn.basket, vals)
+            self._encode_basket(T.get(txn, T_BASKET), vals)
         return 0
 
     cdef void _encode_basket(self, object basket, int64_t* vals) except *:
@@ -248,16 +321,17 @@ cdef class Matcher:
         cdef Py_ssize_t f, r, n_filters = self.filter_slots.shape[0]
         cdef int64_t qty, price
         cdef bint hit
+        cdef _Fields L = self.line_fields
         cdef bint want_sku = len(self.sku_ids) > 0, want_category = len(self.category_ids) > 0
         line[0] = -1
         line[1] = -1
         for line_obj in basket:
             if want_sku:
-                line[0] = self.sku_ids.get(line_obj.sku, -1)
+                line[0] = self.sku_ids.get(L.get(line_obj, L_SKU), -1)
             if want_category:
-                line[1] = self.category_ids.get(line_obj.category, -1)
-            price = line_obj.unit_price
-            qty = line_obj.qty
+                line[1] = self.category_ids.get(L.get(line_obj, L_CATEGORY), -1)
+            price = L.get(line_obj, L_UNIT_PRICE)
+            qty = L.get(line_obj, L_QTY)
             line[2] = price
             line[3] = qty
             for f in range(n_filters):
