@@ -73,15 +73,17 @@ def free_port(with_bus: bool = False) -> int:
     raise RedisRuntimeError("no free loopback port")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to stop the server when the process that started it dies (even by kill -9)."""
-    try:
-        import ctypes
+def _with_parent_death_signal(args: list[str]) -> list[str]:
+    """Ask Linux to stop the server when the thread that started it dies (even by kill -9).
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    ``setpriv --pdeathsig`` sets this in the child before exec.  A Python ``preexec_fn``
+    would do the same but forces a plain fork() that runs every library's fork handlers in
+    the child; gRPC's abort there.  Without setpriv the server is stopped at exit instead.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or sys.platform != "linux":
+        return args
+    return [setpriv, "--pdeathsig", "TERM", "--", *args]
 
 
 @dataclass
@@ -145,7 +147,9 @@ class RedisServer:
                 "5000",
             ]
         args += list(self.extra)
-        main_thread = threading.current_thread() is threading.main_thread()
+        # The death signal follows the starting thread, so only the main thread asks for it.
+        if threading.current_thread() is threading.main_thread():
+            args = _with_parent_death_signal(args)
         self._stderr_path = os.path.join(self.data_dir, "redis.stderr")
         with open(self._stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
@@ -153,7 +157,6 @@ class RedisServer:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                preexec_fn=_die_with_parent if main_thread and sys.platform == "linux" else None,
             )
         atexit.register(self.stop)
         self._wait_ready(timeout)
