@@ -19,6 +19,7 @@ from tessera.engine.errors import Diagnostic, InputError, RulesError, TesseraErr
 from tessera.engine.explain import explain
 from tessera.engine.model import Transaction
 from tessera.engine.simulate import Simulation
+from tessera.server.wallets import authorize_transaction
 from tessera.server.wallets import errors as W
 
 from tessera.v1 import authorization_pb2 as A
@@ -120,19 +121,10 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
     ) -> dict[str, Any]:
         """Read → match → walk → write, as :func:`authorize_transaction`, with the deadline
         checked before the write so that a call that cannot finish writes nothing."""
-        store, compiled, walker = rt.store, rt.compiled, rt.walker
-        for attempt in range(4):
-            snapshot = store.snapshot(txn.member, txn.time)
-            matched = compiled.match(txn, snapshot.state)
-            counters = store.counters(snapshot, matched)
-            decision = walker.decide(txn, snapshot.state, matched, counters)
-            self.ctx.check_deadline(context)
-            try:
-                return store.authorize(txn, decision, snapshot, capture=capture)
-            except W.StateChanged:
-                if attempt == 3:
-                    raise
-        raise AssertionError("unreachable")
+        return authorize_transaction(
+            rt.compiled, rt.walker, rt.store, txn, capture=capture,
+            before_write=lambda: self.ctx.check_deadline(context),
+        )
 
     def _stand_in(self, rt: Runtime, txn: Transaction) -> C.Decision:
         program = rt.compiled.program

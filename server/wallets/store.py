@@ -27,7 +27,7 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -1449,16 +1449,21 @@ def authorize_transaction(
     retries: int = 3,
     *,
     capture: bool = False,
+    before_write: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Read → match → walk → authorise, deciding again when the member's state moved.
 
-    Returns the stored result (the same one for every retry of the same transaction).
+    ``before_write`` runs just before each write and may raise to write nothing (the gRPC
+    service checks the call's deadline there).  Returns the stored result (the same one
+    for every retry of the same transaction).
     """
     attempt = 0
     while True:
         snapshot = store.snapshot(txn.member, txn.time)
         matched = compiled.match(txn, snapshot.state)
         decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
+        if before_write is not None:
+            before_write()
         try:
             return store.authorize(txn, decision, snapshot, capture=capture)
         except StateChanged:
