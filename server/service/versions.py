@@ -11,6 +11,7 @@ up the channel (a lost message, a reconnect), which bounds how long a process la
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import tempfile
@@ -230,6 +231,10 @@ class ProgramRegistry:
             WalletStore(self.client, compiled, namespace=self.namespace),
             Reference(compiled.program),
         )
+        # A programme lives as long as its version is in use: move its millions of objects out
+        # of the cyclic collector's sight, or every full collection walks them all (a pause
+        # on the request path).  No collect first: that pause is what this avoids.
+        gc.freeze()
         with self._lock:
             self._cache[compiled.version] = runtime
             while len(self._cache) > self._cache_size:
