@@ -648,6 +648,7 @@ def _pack(
         if isinstance(key, tuple) and key[0] in ("basket_qty", "basket_amount", "basket_has"):
             column = ("basket_qty", "basket_amount", "basket_has").index(key[0])
             filter_slots[int(key[1]), column] = slot
+    lut_slot, lut_off, lut = _filter_tables(build.filters, layout)
     default_tier = next((t.rank for t in program.tiers if t.is_default), 0)
 
     def i64(values: list[int]) -> np.ndarray:
@@ -679,6 +680,9 @@ def _pack(
         "lit_off": lit_off,
         "lit_len": lit_len,
         "filter_row_span": i64(filter_row_span),
+        "f_lut_slot": i64(lut_slot),
+        "f_lut_off": i64(lut_off),
+        "f_lut": np.asarray(lut, dtype=np.uint8),
         "filter_slots": filter_slots,
         "f_row_start": f_row_start,
         "f_kind": f_kind,
@@ -708,6 +712,33 @@ def _pack(
         "attr_number": micro_units,
         "model_types": (Transaction, MemberState, BasketLine),
     }
+
+
+def _filter_tables(
+    filters: list[list[list[Literal]]], layout: Layout
+) -> tuple[list[int], list[int], list[int]]:
+    """A filter that tests only the category (or only the sku) of a line becomes a table:
+    one flag per dictionary id (and one for unknown values), read instead of its rows."""
+    slots, offsets, table = [], [], []
+    names = {LINE_SLOTS["sku"]: "sku", LINE_SLOTS["category"]: "category"}
+    for rows in filters:
+        tested = {lit.slot for row in rows for lit in row}
+        if len(tested) != 1 or next(iter(tested)) not in names:
+            slots.append(-1)
+            offsets.append(-1)
+            continue
+        slot = next(iter(tested))
+        count = len(layout.line_ids.get(names[slot], {}))
+        slots.append(slot)
+        offsets.append(len(table))
+        for value in range(-1, count):
+            table.append(int(any(all(_accepts(lit, value) for lit in row) for row in rows)))
+    return slots, offsets, table
+
+
+def _accepts(literal: Literal, value: int) -> bool:
+    data = literal.data
+    return any(data[i] <= value <= data[i + 1] for i in range(0, len(data), 2))
 
 
 def _slot_width(layout: Layout, slot: int) -> int:

@@ -101,6 +101,10 @@ cdef class Matcher:
     cdef const int64_t[::1] lit_off
     cdef const int64_t[::1] lit_len
     cdef const int64_t[::1] filter_row_span
+    cdef const int64_t[::1] f_lut_slot
+    cdef const int64_t[::1] f_lut_off
+    cdef const unsigned char[::1] f_lut
+    cdef const unsigned char[::1] f_used
     cdef const int64_t[:, ::1] filter_slots
     cdef const int64_t[::1] f_row_start
     cdef const int64_t[::1] f_kind

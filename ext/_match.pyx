@@ -153,6 +153,12 @@ cdef class Matcher:
         self.lit_off = tables["lit_off"]
         self.lit_len = tables["lit_len"]
         self.filter_row_span = tables["filter_row_span"]
+        self.f_lut_slot = tables["f_lut_slot"]
+        self.f_lut_off = tables["f_lut_off"]
+        self.f_lut = tables["f_lut"] if len(tables["f_lut"]) else np.zeros(1, dtype=np.uint8)
+        # A filter none of whose sums a rule reads need not be evaluated at all.
+        self.f_used = (np.asarray(tables["filter_slots"]) >= 0).any(axis=1).astype(np.uint8) \
+            if len(tables["filter_slots"]) else np.zeros(1, dtype=np.uint8)
         self.filter_slots = tables["filter_slots"]
         self.f_row_start = tables["f_row_start"]
         self.f_kind = tables["f_kind"]
@@ -335,11 +341,16 @@ cdef class Matcher:
             line[2] = price
             line[3] = qty
             for f in range(n_filters):
-                hit = False
-                for r in range(self.filter_row_span[f], self.filter_row_span[f + 1]):
-                    if self._filter_row_holds(r, line):
-                        hit = True
-                        break
+                if not self.f_used[f]:
+                    continue
+                if self.f_lut_off[f] >= 0:
+                    hit = self.f_lut[self.f_lut_off[f] + line[self.f_lut_slot[f]] + 1] != 0
+                else:
+                    hit = False
+                    for r in range(self.filter_row_span[f], self.filter_row_span[f + 1]):
+                        if self._filter_row_holds(r, line):
+                            hit = True
+                            break
                 if hit:
                     if self.filter_slots[f, 0] >= 0:
                         vals[self.filter_slots[f, 0]] += qty
