@@ -1,0 +1,208 @@
+"""Load generation for the service benchmark: a real server, open- and closed-loop senders.
+
+The open loop sends at scheduled times whatever the answers do (a pool of sender threads
+picks up each call at its slot) and measures latency from the *scheduled* send time, so a
+slow answer delays the calls behind it and shows in their latency too (no coordinated
+omission).  Latencies go into an HDR histogram in microseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+import redis
+from google.protobuf import timestamp_pb2
+from hdrh.histogram import HdrHistogram
+from tessera.engine.model import Transaction
+from tessera.server.redis_runtime import RedisServer
+from tessera.server.service import (
+    SWITCH,
+    Principal,
+    Service,
+    ServiceConfig,
+    create_server,
+    redis_client,
+)
+from tessera.server.service.versions import VersionStore, compile_with_files
+
+from tessera.v1 import authorization_pb2 as A
+from tessera.v1 import authorization_pb2_grpc
+from tessera.v1 import common_pb2 as C
+
+TOKEN = "bench-switch-secret"
+METADATA = (("authorization", f"Bearer {TOKEN}"),)
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
+
+
+def histogram() -> HdrHistogram:
+    return HdrHistogram(1, 60_000_000, 3)  # 1 µs .. 60 s, 3 significant digits
+
+
+def percentiles(hist: HdrHistogram) -> dict[str, float]:
+    """p50/p90/p99/p99.9/max in milliseconds."""
+    out = {name: hist.get_value_at_percentile(p) / 1e3 for name, p in PERCENTILES}
+    out["max"] = hist.get_max_value() / 1e3
+    return out
+
+
+def request_for(txn: Transaction, txn_id: str, member: str | None = None) -> A.AuthorizeRequest:
+    """An AuthorizeRequest for a generated transaction (programme currency, no redemption)."""
+    return A.AuthorizeRequest(
+        transaction=C.Transaction(
+            txn_id=txn_id,
+            time=timestamp_pb2.Timestamp(seconds=txn.time),
+            amount=C.Money(minor_units=txn.amount),
+            merchant=txn.merchant,
+            terminal=txn.terminal,
+            mcc=txn.mcc,
+            channel=txn.channel,
+            country=txn.country,
+            card=txn.card,
+            card_bin=txn.card_bin,
+            member=txn.member if member is None else member,
+            basket=[
+                C.BasketLine(
+                    sku=line.sku,
+                    category=line.category,
+                    qty=line.qty,
+                    unit_price=C.Money(minor_units=line.unit_price),
+                )
+                for line in txn.basket
+            ],
+        )
+    )
+
+
+class Requests:
+    """Requests cycling over generated transactions, each with a txn id never used before."""
+
+    def __init__(self, txns: Sequence[Transaction], prefix: str) -> None:
+        self.txns, self.prefix = txns, prefix
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> A.AuthorizeRequest:
+        with self._lock:
+            i = self._next
+            self._next += 1
+        return request_for(self.txns[i % len(self.txns)], f"{self.prefix}-{i:08d}")
+
+    def batch(self, n: int) -> list[A.AuthorizeRequest]:
+        return [self() for _ in range(n)]
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    client: redis.Redis
+    service: Service
+    port: int
+    channel: grpc.Channel
+    version: str
+
+    @property
+    def auth(self) -> authorization_pb2_grpc.AuthorizationStub:
+        return authorization_pb2_grpc.AuthorizationStub(self.channel)
+
+
+@contextlib.contextmanager
+def running(tmp: str, source: str, filename: str) -> Iterator[Stack]:
+    """redis-server, the programme uploaded and activated, a server on loopback port 0."""
+    server = RedisServer(os.path.join(tmp, "redis"), port=0).start()
+    client = redis_client(server.url, 0.5)
+    try:
+        compiled = compile_with_files(source, filename, {})
+        versions = VersionStore(client)
+        versions.upload(compiled, source, filename, {}, "bench")
+        versions.activate(compiled.version)
+        config = ServiceConfig(tokens={TOKEN: Principal("bench-switch", frozenset({SWITCH}))})
+        service, port = create_server("127.0.0.1:0", client=client, config=config)
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=10)
+        try:
+            yield Stack(server, client, service, port, channel, compiled.version)
+        finally:
+            channel.close()
+            service.shutdown(grace=1.0)
+    finally:
+        client.close()
+        server.stop()
+
+
+@dataclass
+class OpenLoopResult:
+    hist: HdrHistogram
+    sent: int
+    errors: int
+    late_ms: float  # how far behind schedule the sender fell at worst (the sender, not calls)
+    completed_per_second: float  # answers a second over the run: below the rate = saturated
+
+
+def open_loop(
+    call: Callable[[], object], rate: float, seconds: float, workers: int = 64
+) -> OpenLoopResult:
+    """``rate`` calls a second for ``seconds``; latency from each call's scheduled time."""
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    errors = [0]
+    late = 0.0
+    last = [0.0]
+
+    def one(scheduled: float) -> None:
+        try:
+            call()
+        except grpc.RpcError:
+            errors[0] += 1
+        done = time.perf_counter()
+        latencies.append(done - scheduled)
+        last[0] = max(last[0], done)
+
+    with futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-send") as pool:
+        start = time.perf_counter() + 0.05
+        for i in range(n):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late = max(late, -delay)
+            pool.submit(one, scheduled)
+    hist = histogram()
+    for seconds_taken in latencies:
+        hist.record_value(max(1, int(seconds_taken * 1e6)))
+    return OpenLoopResult(hist, n, errors[0], late * 1e3, n / (last[0] - start))
+
+
+@dataclass
+class ClosedLoopResult:
+    hist: HdrHistogram
+    n: int
+    wall: float
+    cpu: float  # process CPU seconds: the server's and the client's (same process)
+
+    @property
+    def per_second(self) -> float:
+        return self.n / self.wall
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.n * 1e6
+
+
+def closed_loop(call: Callable[[], object], n: int) -> ClosedLoopResult:
+    """``n`` calls one after another from this thread."""
+    hist = histogram()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return ClosedLoopResult(hist, n, wall, cpu)
