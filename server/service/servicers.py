@@ -19,7 +19,7 @@ from tessera.engine.errors import Diagnostic, InputError, RulesError, TesseraErr
 from tessera.engine.explain import explain
 from tessera.engine.model import Transaction
 from tessera.engine.simulate import Simulation
-from tessera.server.wallets import authorize_transaction
+from tessera.server.wallets import authorize_transaction, decide_on_snapshot
 from tessera.server.wallets import errors as W
 
 from tessera.v1 import authorization_pb2 as A
@@ -163,10 +163,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         txn = convert.transaction_in(
             request.transaction, program, request.HasField("transaction"))
         txn = self._member(txn, write=False)
-        snapshot = rt.store.snapshot(txn.member, txn.time)
-        matched = rt.compiled.match(txn, snapshot.state)
-        decision = rt.walker.decide(
-            txn, snapshot.state, matched, rt.store.counters(snapshot, matched))
+        decision, snapshot = decide_on_snapshot(rt.compiled, rt.walker, rt.store, txn)
         result = convert.decision_dict(decision)
         result["balances"] = dict(snapshot.state.balances)
         return A.AuthorizeResponse(decision=convert.decision_out(

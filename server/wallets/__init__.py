@@ -8,6 +8,7 @@ from .store import (
     VerifyReport,
     WalletStore,
     authorize_transaction,
+    decide_on_snapshot,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "WalletError",
     "WalletStore",
     "authorize_transaction",
+    "decide_on_snapshot",
 ]

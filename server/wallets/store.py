@@ -1441,6 +1441,17 @@ def _delta_shares(
     return [(name, new[i] - old[i]) for i, (name, _) in enumerate(shares)]
 
 
+def decide_on_snapshot(
+    compiled: CompiledProgram, walker: Walker, store: WalletStore, txn: Transaction
+) -> tuple[Decision, Snapshot]:
+    """Read the member once and decide on what was read: what Quote answers and what
+    authorise then writes (if the state has not moved meanwhile)."""
+    snapshot = store.snapshot(txn.member, txn.time)
+    matched = compiled.match(txn, snapshot.state)
+    decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
+    return decision, snapshot
+
+
 def authorize_transaction(
     compiled: CompiledProgram,
     walker: Walker,
@@ -1459,9 +1470,7 @@ def authorize_transaction(
     """
     attempt = 0
     while True:
-        snapshot = store.snapshot(txn.member, txn.time)
-        matched = compiled.match(txn, snapshot.state)
-        decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
+        decision, snapshot = decide_on_snapshot(compiled, walker, store, txn)
         if before_write is not None:
             before_write()
         try:
