@@ -31,9 +31,9 @@ import numpy as np
 
 from . import ast
 from . import program as P
-from .checker import check, complement, normalize
+from .checker import check, complement, intersect, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
-from .layout import LINE_SLOTS, Layout, mask_words
+from .layout import LINE_SLOTS, OP_MERCHANT_GROUPS, OP_SEGMENTS, Layout, mask_words
 from .model import BasketLine, MemberState, Transaction
 from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
 from .parser import parse
@@ -323,7 +323,6 @@ def _stage_index(build: _Build) -> None:
     program = build.program
     assert program is not None
     layout = build.layout
-    anchors: dict[tuple[int, int], list[int]] = {}  # (kind, slot) -> rows ; kind 0 iv, 1 mask
     anchor_values: dict[int, dict[int, list[int]]] = {}
     mask_anchor: dict[int, dict[int, list[int]]] = {}
     general: list[int] = []
@@ -355,7 +354,6 @@ def _stage_index(build: _Build) -> None:
                     bit = word_index * 64 + low.bit_length() - 1
                     per_bit.setdefault(bit, []).append(row_id)
                     word ^= low
-    del anchors
     build.anchored = len(build.lowered) - len(general)
     build.general = len(general)
     general_tables, residual = _general_tables(build.lowered, general)
@@ -412,47 +410,44 @@ def _flatten(intervals: P.Intervals) -> tuple[int, ...]:
     return tuple(value for pair in intervals for value in pair)
 
 
-def _text_literal(slot: int, ids: list[int], negated: bool) -> Literal:
+def _text_intervals(ids: list[int], negated: bool) -> P.Intervals:
+    """The dictionary ids a text test accepts, as intervals (ids of the named values, or of
+    everything else when the test is negated)."""
     intervals = normalize([(i, i) for i in ids])
-    if negated:
-        intervals = complement(intervals)
-    return Literal(LIT_INTERVALS, slot, _flatten(intervals))
+    return complement(intervals) if negated else intervals
+
+
+def _narrow(by_slot: dict[int, P.Intervals], slot: int, intervals: P.Intervals) -> None:
+    """Tests on one slot in one row are a conjunction: keep their intersection."""
+    prev = by_slot.get(slot)
+    by_slot[slot] = intervals if prev is None else intersect(prev, intervals)
+
+
+def _interval_literals(by_slot: dict[int, P.Intervals]) -> list[Literal]:
+    return [Literal(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())]
 
 
 def _lower_row(row: Row, layout: Layout) -> list[Literal]:
     by_slot: dict[int, P.Intervals] = {}
-    literals: list[Literal] = []
-
-    def add_intervals(slot: int, intervals: P.Intervals) -> None:
-        from .checker import intersect
-
-        prev = by_slot.get(slot)
-        by_slot[slot] = intervals if prev is None else intersect(prev, intervals)
-
+    masks: list[Literal] = []
     for attr, intervals in row.nums:
-        add_intervals(layout.slot_of(attr), intervals)
+        _narrow(by_slot, layout.slot_of(attr), intervals)
     for leaf in row.texts:
+        kind = LIT_NONE if leaf.negated else LIT_ANY
         if leaf.attr.kind == "merchant" and leaf.group is not None:
             slot = layout.slots["merchant_groups"]
             words = mask_words(len(layout.merchant_groups))
-            kind = LIT_NONE if leaf.negated else LIT_ANY
-            literals.append(Literal(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
+            masks.append(Literal(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
             continue
-        slot = layout.slot_of(leaf.attr)
         field_name = leaf.attr.kind if leaf.attr.kind != "attr" else f"attr:{leaf.attr.arg}"
         ids = [layout.text_id(field_name, value) for value in sorted(leaf.values)]
-        lit = _text_literal(slot, ids, leaf.negated)
-        add_intervals(slot, tuple(zip(lit.data[::2], lit.data[1::2], strict=True)))
+        _narrow(by_slot, layout.slot_of(leaf.attr), _text_intervals(ids, leaf.negated))
     for leaf in row.sets:
+        kind = LIT_NONE if leaf.negated else LIT_ANY
         slot = layout.slots["segments"]
         words = mask_words(len(layout.segments))
-        kind = LIT_NONE if leaf.negated else LIT_ANY
-        literals.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
-    ivs = [
-        Literal(LIT_INTERVALS, slot, _flatten(intervals))
-        for slot, intervals in sorted(by_slot.items())
-    ]
-    return ivs + literals
+        masks.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
+    return _interval_literals(by_slot) + masks
 
 
 def _lower_filter(filt: P.BasketFilter, layout: Layout) -> list[list[Literal]]:
@@ -464,18 +459,11 @@ def _lower_filter(filt: P.BasketFilter, layout: Layout) -> list[list[Literal]]:
             continue
         by_slot: dict[int, P.Intervals] = {}
         for attr, intervals in row.nums:
-            by_slot[LINE_SLOTS[attr.kind]] = intervals
+            _narrow(by_slot, LINE_SLOTS[attr.kind], intervals)
         for leaf in row.texts:
             ids = [layout.line_id(leaf.attr.kind, value) for value in sorted(leaf.values)]
-            lit = _text_literal(LINE_SLOTS[leaf.attr.kind], ids, leaf.negated)
-            intervals = tuple(zip(lit.data[::2], lit.data[1::2], strict=True))
-            prev = by_slot.get(lit.slot)
-            if prev is not None:
-                from .checker import intersect
-
-                intervals = intersect(prev, intervals)
-            by_slot[lit.slot] = intervals
-        rows.append([Literal(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())])
+            _narrow(by_slot, LINE_SLOTS[leaf.attr.kind], _text_intervals(ids, leaf.negated))
+        rows.append(_interval_literals(by_slot))
     return rows
 
 
@@ -744,7 +732,7 @@ def _accepts(literal: Literal, value: int) -> bool:
 def _slot_width(layout: Layout, slot: int) -> int:
     for op, start, arg in layout.ops:
         if start == slot:
-            return arg if op in (10, 17) else 1
+            return arg if op in (OP_MERCHANT_GROUPS, OP_SEGMENTS) else 1
     raise InternalError(f"slot {slot} has no operation")
 
 
@@ -757,15 +745,6 @@ def _version(build: _Build) -> str:
             digest.update(group.name.encode())
             digest.update("\n".join(sorted(group.values)).encode("utf-8"))
     return digest.hexdigest()[:16]
-
-
-def check_file(path: str) -> tuple[P.Program | None, Diagnostics]:
-    """Parse, check and normalise without building tables (for editors and ``tessera check``)."""
-    try:
-        compiled = compile_file(path)
-    except RulesError as err:
-        return None, err.diagnostics
-    return compiled.program, compiled.diagnostics
 
 
 def default_base_dir(path: str) -> str:

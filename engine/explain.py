@@ -35,17 +35,10 @@ def explain(
             skip = skipped[rule.name]
             entry.update(matched=True, applied=False, reason=skip.reason, detail=skip.detail)
         else:
-            loc, message = why_not(program, reference, rule, txn, member)
-            entry.update(
-                matched=False, applied=False, reason="condition" if loc != "window" else "window"
-            )
-            entry["failed"] = message
-            if isinstance(loc, P.Location):
-                entry["at"] = str(loc)
+            reason, loc, message = why_not(program, reference, rule, txn, member)
+            entry.update(matched=False, applied=False, reason=reason, failed=message, at=str(loc))
+            if reason == "condition":
                 entry["source"] = _snippet(lines, loc)
-            elif rule.window_leaf is not None:
-                entry["reason"] = "window"
-                entry["at"] = str(rule.window_leaf.loc)
         out.append(entry)
     return out
 
@@ -56,17 +49,20 @@ def why_not(
     rule: P.Rule,
     txn: Transaction,
     member: MemberState | None,
-) -> tuple[object, str]:
+) -> tuple[str, P.Location, str]:
+    """Why ``rule`` did not match: ``window`` or ``condition``, where, and what was seen."""
     if not reference.in_window(rule, txn):
+        assert rule.window_leaf is not None
         low, high = rule.window or (0, 0)
         when = _format(
             P.Attr("time", None, "int"),
             reference.value(P.Attr("time", None, "int"), txn, member),
             program,
         )
-        return "window", f"{when} is outside the active window {_local(low)} .. {_local(high)}"
+        message = f"{when} is outside the active window {_local(low)} .. {_local(high)}"
+        return "window", rule.window_leaf.loc, message
     assert rule.condition is not None, "a rule without a condition matches in its window"
-    return _first_failure(program, reference, rule.condition, txn, member)
+    return ("condition", *_first_failure(program, reference, rule.condition, txn, member))
 
 
 def _first_failure(

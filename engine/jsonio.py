@@ -21,6 +21,7 @@ from .values import ValueFormatError, decimal_to_scaled, format_scaled
 
 MAX_BASKET_LINES = 1_000
 MAX_TEXT = 256
+MAX_QTY = 1_000_000
 
 
 class _Reader:
@@ -148,10 +149,12 @@ def _line(obj: object, program: P.Program, where: str) -> BasketLine:
         raise InputError(r.path("qty"), "expected a whole number", "invalid_type")
     if qty <= 0:
         raise InputError(r.path("qty"), "must be positive", "negative_quantity")
+    if qty > MAX_QTY:
+        raise InputError(r.path("qty"), f"must be between 1 and {MAX_QTY}", "invalid_value")
     return BasketLine(
         sku=r.text("sku"),
         category=r.text("category"),
-        qty=r.integer("qty", default=1, low=1, high=1_000_000),
+        qty=qty,
         unit_price=r.money("unit_price", required=True),
     )
 
@@ -173,11 +176,7 @@ def _redeem(obj: object, program: P.Program) -> Redeem:
                 "redeem.points", f"wallet {name!r} holds money; ask for an amount", "invalid_value"
             )
         points = r.integer("points", high=2**53)
-    if (
-        (wallet.kind == "points" or amount is not None)
-        and program.points_value is None
-        and wallet.kind == "points"
-    ):
+    if wallet.kind == "points" and program.points_value is None:
         raise InputError(
             "redeem.wallet",
             "the programme sets no points_value to redeem points at",

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Transformer, v_args
 
 from . import _fastparse, ast
 from .errors import Diagnostic, Diagnostics, Location, RulesError
@@ -440,7 +440,3 @@ class _Builder(Transformer):
 
     def start(self, meta, children):
         return lark.Tree("start", children)
-
-
-def token_text(tok: Token) -> str:
-    return str(tok)

@@ -14,6 +14,7 @@ from .compiler import CompiledProgram
 from .counters import MemoryCounters
 from .decision import Decision
 from .model import MemberState, Transaction
+from .reference import Reference
 from .walk import Walker
 
 DAY = 86_400
@@ -41,10 +42,10 @@ class MemberRecord:
 
 
 class MemoryWallets:
-    def __init__(self, compiled: CompiledProgram) -> None:
+    def __init__(self, compiled: CompiledProgram, reference: Reference) -> None:
         self.program = compiled.program
         self.members: dict[str, MemberRecord] = {}
-        self._walker_reference = Walker(compiled.program)._reference
+        self._reference = reference  # tier conditions are evaluated on member state
 
     def load(self, state: MemberState) -> None:
         record = MemberRecord(state.copy())
@@ -124,7 +125,7 @@ class MemoryWallets:
         if not self.program.tiers:
             return
         ranks = self.program.tier_rank
-        best = self._walker_reference.tier_for(self._state(record, now), now)
+        best = self._reference.tier_for(self._state(record, now), now)
         current = record.base.tier
         if best is not None and (current is None or ranks[best] > ranks.get(current, -1)):
             record.base.tier = best
@@ -137,8 +138,9 @@ class Simulation:
     def __init__(self, compiled: CompiledProgram) -> None:
         self.compiled = compiled
         self.walker = Walker(compiled.program, compiled.version)
+        self.reference = Reference(compiled.program)  # tiers here, explanations for callers
         self.counters = MemoryCounters()
-        self.wallets = MemoryWallets(compiled)
+        self.wallets = MemoryWallets(compiled, self.reference)
 
     def decide(self, txn: Transaction) -> tuple[Decision, MemberState]:
         """The decision and the member state it was made on; nothing is recorded."""

@@ -62,14 +62,13 @@ def _spans(zone_name: str) -> tuple[list[int], list[int]]:
     return starts.tolist(), offsets.tolist()
 
 
-def local_day(zone_name: str, instant: int) -> int:
-    """The local date of ``instant`` as days since 1970-01-01 (plain Python, no numpy call)."""
-    starts, offsets = _spans(zone_name)
-    return (instant + offsets[bisect_right(starts, instant) - 1]) // 86_400
-
-
 def local_seconds(zone_name: str, instant: int) -> int:
-    """Local wall-clock seconds since the epoch, the way the compiled matcher computes them."""
-    starts, offsets = transitions(zone_name)
-    index = int(np.searchsorted(starts, instant, side="right")) - 1
-    return instant + int(offsets[index])
+    """Local wall-clock seconds since the epoch, the way the compiled matcher computes them
+    (one bisect over the table; plain Python lists, so no numpy call per lookup)."""
+    starts, offsets = _spans(zone_name)
+    return instant + offsets[bisect_right(starts, instant) - 1]
+
+
+def local_day(zone_name: str, instant: int) -> int:
+    """The local date of ``instant`` as days since 1970-01-01."""
+    return local_seconds(zone_name, instant) // 86_400

@@ -184,7 +184,7 @@ cdef class Matcher:
         self.g_table_start = tables["g_table_start"]
         self.g_tables = tables["g_tables"]
         self.g_all = tables["g_all"]
-        self.any_basket = bool((np.asarray(tables["filter_slots"]) >= 0).any())
+        self.any_basket = bool(np.asarray(self.f_used).any())
         self._vals = np.zeros(max(self.n_slots, 1), dtype=np.int64)
         self._acc = np.zeros(max(self.g_words, 1), dtype=np.uint64)
         self._out = np.zeros(max(self.n_rows, 1) + 1, dtype=np.int64)
@@ -210,7 +210,7 @@ cdef class Matcher:
 
     cdef int _encode(self, object txn, object member, int64_t* vals) except -1:
         cdef Py_ssize_t i, n_ops = self.ops.shape[0], w, words, index
-        cdef int64_t op, slot, arg, instant, local = 0, days = 0, secs, merchant_id = -2, last
+        cdef int64_t op, slot, arg, local = 0, days = 0, secs, merchant_id = -2, last
         cdef bint have_time = False
         cdef object value, ids, bit
         cdef _Fields T = self.txn_fields, M = self.member_fields
@@ -229,9 +229,8 @@ cdef class Matcher:
                 vals[slot] = self.channels.get(T.get(txn, T_CHANNEL), -1)
             elif op >= OP_TIME and op <= OP_MINUTE:
                 if not have_time:
-                    instant = now
-                    index = bisect_right(&self.tz_starts[0], self.tz_starts.shape[0], instant) - 1
-                    local = instant + self.tz_offsets[index]
+                    index = bisect_right(&self.tz_starts[0], self.tz_starts.shape[0], now) - 1
+                    local = now + self.tz_offsets[index]
                     days = floor_div(local, DAY)
                     have_time = True
                 secs = local - days * DAY
@@ -276,8 +275,6 @@ cdef class Matcher:
                     vals[slot] = -1
                 elif op == OP_ATTR_NUMBER:
                     vals[slot] = INT64_MIN
-                elif op >= OP_BASKET_QTY:
-                    pass
             elif op == OP_TIER:
                 value = M.get(member, M_TIER)
                 vals[slot] = self.default_tier if value is None else self.tier_ranks.get(value, self.default_tier)

@@ -66,12 +66,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from tessera.server.service.serve import ServeOptions, serve
 
-            return serve(ServeOptions(
-                rules=args.rules, port=args.port, host=args.host, redis=args.redis,
-                data=args.data, workers=args.workers, tokens=args.tokens,
-                metrics_port=args.metrics_port, grace=args.grace, tls_cert=args.tls_cert,
-                tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
-            ))
+            return serve(
+                ServeOptions(
+                    rules=args.rules,
+                    port=args.port,
+                    host=args.host,
+                    redis=args.redis,
+                    data=args.data,
+                    workers=args.workers,
+                    tokens=args.tokens,
+                    metrics_port=args.metrics_port,
+                    grace=args.grace,
+                    tls_cert=args.tls_cert,
+                    tls_key=args.tls_key,
+                    tls_client_ca=args.tls_client_ca,
+                )
+            )
         if args.command == "check":
             return cmd_check(args.files, sys.stdout, sys.stderr)
         return cmd_simulate(
@@ -164,9 +174,7 @@ def cmd_simulate(
             count += 1
             payload = decision_json(decision, program)
             if with_explain:
-                payload["explain"] = explain(
-                    program, simulation.walker._reference, txn, member, decision
-                )
+                payload["explain"] = explain(program, simulation.reference, txn, member, decision)
             out.write(orjson.dumps(payload).decode() + "\n")
             totals["discount"] += decision.discount
             totals["redeemed"] += decision.redeemed
