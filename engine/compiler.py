@@ -316,7 +316,6 @@ def _stage_layout(build: _Build) -> None:
         build.lowered.append((walk_index, _lower_row(row, layout)))
     for filt in program.filters:
         build.filters.append(_lower_filter(filt, layout))
-        # A filter's aggregates are computed together; claim their slots only if tested.
 
 
 def _stage_index(build: _Build) -> None:
