@@ -9,7 +9,11 @@ omission).  Latencies go into an HDR histogram in microseconds.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +25,7 @@ import redis
 from google.protobuf import timestamp_pb2
 from hdrh.histogram import HdrHistogram
 from tessera.engine.model import Transaction
-from tessera.server.redis_runtime import RedisServer
+from tessera.server.redis_runtime import RedisServer, free_port
 from tessera.server.service import (
     SWITCH,
     Principal,
@@ -98,42 +102,146 @@ class Requests:
         return [self() for _ in range(n)]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        stat = handle.read()
+    # The command name (field 2) may hold spaces: the fields after it start past its ")".
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess:
+    """``tessera serve`` in a process of its own (one worker, on an existing Redis), so that
+    its CPU time is the server's alone: no client, no load generator, no redis-server."""
+
+    def __init__(self, tmp: str, url: str, workers: int = 1, metrics_port: int | None = None,
+                 extra: Sequence[str] = ()) -> None:
+        self.port = free_port()
+        tokens = os.path.join(tmp, "bench-tokens.json")
+        with open(tokens, "w", encoding="utf-8") as handle:
+            json.dump({TOKEN: {"name": "bench-switch", "roles": [SWITCH]}}, handle)
+        args = [
+            sys.executable, "-m", "tessera.server.cli", "serve", "--redis", url,
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+            "--tokens", tokens, "--data", os.path.join(tmp, "var"), "--grace", "2",
+            *(["--metrics-port", str(metrics_port)] if metrics_port is not None else []),
+            *extra,
+        ]
+        self.log_path = os.path.join(tmp, f"serve-{self.port}.log")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=log)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
 @dataclass
 class Stack:
     redis: RedisServer
     client: redis.Redis
-    service: Service
+    service: Service | None  # None when the server runs in a process of its own
     port: int
     channel: grpc.Channel
     version: str
+    process: ServerProcess | None = None
 
     @property
     def auth(self) -> authorization_pb2_grpc.AuthorizationStub:
         return authorization_pb2_grpc.AuthorizationStub(self.channel)
 
+    def server_cpu_seconds(self) -> float:
+        """CPU seconds of the server so far: its own process's, else this whole process's."""
+        if self.process is not None:
+            return self.process.cpu_seconds()
+        return time.process_time()
+
+
+def publish(client: redis.Redis, source: str, filename: str) -> str:
+    """Upload and activate a programme in Redis; its version."""
+    compiled = compile_with_files(source, filename, {})
+    versions = VersionStore(client)
+    versions.upload(compiled, source, filename, {}, "bench")
+    versions.activate(compiled.version)
+    return compiled.version
+
 
 @contextlib.contextmanager
-def running(tmp: str, source: str, filename: str) -> Iterator[Stack]:
-    """redis-server, the programme uploaded and activated, a server on loopback port 0."""
+def running(
+    tmp: str, source: str, filename: str, *, process: bool = False, ready_timeout: float = 120.0
+) -> Iterator[Stack]:
+    """redis-server, the programme uploaded and activated, a server on a loopback port.
+
+    ``process=False``: the server runs in this process (port 0).  ``process=True``: it runs as
+    ``tessera serve`` in a child process (:class:`ServerProcess`), ready once it answers an
+    Authorize (the programme compiled and loaded)."""
     server = RedisServer(os.path.join(tmp, "redis"), port=0).start()
     client = redis_client(server.url, 0.5)
     try:
-        compiled = compile_with_files(source, filename, {})
-        versions = VersionStore(client)
-        versions.upload(compiled, source, filename, {}, "bench")
-        versions.activate(compiled.version)
+        version = publish(client, source, filename)
+        if process:
+            child = ServerProcess(tmp, server.url)
+            channel = grpc.insecure_channel(f"127.0.0.1:{child.port}")
+            try:
+                wait_serving(channel, child, ready_timeout)
+                yield Stack(server, client, None, child.port, channel, version, child)
+            finally:
+                channel.close()
+                child.stop()
+            return
         config = ServiceConfig(tokens={TOKEN: Principal("bench-switch", frozenset({SWITCH}))})
         service, port = create_server("127.0.0.1:0", client=client, config=config)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=10)
         try:
-            yield Stack(server, client, service, port, channel, compiled.version)
+            yield Stack(server, client, service, port, channel, version)
         finally:
             channel.close()
             service.shutdown(grace=1.0)
     finally:
         client.close()
         server.stop()
+
+
+def wait_serving(channel: grpc.Channel, child: ServerProcess | None, timeout: float) -> None:
+    """Until the server behind ``channel`` answers Authorize (not UNAVAILABLE)."""
+    stub = authorization_pb2_grpc.AuthorizationStub(channel)
+    probe = A.AuthorizeRequest(transaction=C.Transaction(
+        txn_id="bench-ready-probe", time=timestamp_pb2.Timestamp(seconds=1_798_000_000),
+        amount=C.Money(minor_units=100), member="bench-ready-probe"))
+    deadline = time.monotonic() + timeout
+    while True:
+        if child is not None and child.process.poll() is not None:
+            raise RuntimeError(f"tessera serve exited: {child.log()[-2000:]}")
+        try:
+            stub.Authorize(probe, metadata=METADATA, timeout=5)
+            return
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start serving in time")
+        time.sleep(0.05)
 
 
 @dataclass
@@ -185,7 +293,7 @@ class ClosedLoopResult:
     hist: HdrHistogram
     n: int
     wall: float
-    cpu: float  # process CPU seconds: the server's and the client's (same process)
+    cpu: float  # CPU seconds of ``cpu_clock`` (default: this process, client and server)
 
     @property
     def per_second(self) -> float:
@@ -196,13 +304,16 @@ class ClosedLoopResult:
         return self.cpu / self.n * 1e6
 
 
-def closed_loop(call: Callable[[], object], n: int) -> ClosedLoopResult:
-    """``n`` calls one after another from this thread."""
+def closed_loop(
+    call: Callable[[], object], n: int, cpu_clock: Callable[[], float] = time.process_time
+) -> ClosedLoopResult:
+    """``n`` calls one after another from this thread; CPU read from ``cpu_clock`` around
+    them (e.g. :meth:`Stack.server_cpu_seconds` for the server process's CPU alone)."""
     hist = histogram()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, wall0 = cpu_clock(), time.perf_counter()
     for _ in range(n):
         t0 = time.perf_counter()
         call()
         hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    wall, cpu = time.perf_counter() - wall0, cpu_clock() - cpu0
     return ClosedLoopResult(hist, n, wall, cpu)
