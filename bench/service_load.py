@@ -177,6 +177,12 @@ class Stack:
         return time.process_time()
 
 
+def redis_port() -> int | None:
+    """The benchmark's redis-server listens where ``tessera serve``'s embedded one does: on a
+    Unix socket (None).  ``TESSERA_BENCH_REDIS=tcp`` puts it on a loopback TCP port instead."""
+    return 0 if os.environ.get("TESSERA_BENCH_REDIS", "unix") == "tcp" else None
+
+
 def publish(client: redis.Redis, source: str, filename: str) -> str:
     """Upload and activate a programme in Redis; its version."""
     compiled = compile_with_files(source, filename, {})
@@ -195,7 +201,7 @@ def running(
     ``process=False``: the server runs in this process (port 0).  ``process=True``: it runs as
     ``tessera serve`` in a child process (:class:`ServerProcess`), ready once it answers an
     Authorize (the programme compiled and loaded)."""
-    server = RedisServer(os.path.join(tmp, "redis"), port=0).start()
+    server = RedisServer(os.path.join(tmp, "redis"), port=redis_port()).start()
     client = redis_client(server.url, 0.5)
     try:
         version = publish(client, source, filename)

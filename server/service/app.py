@@ -26,9 +26,10 @@ from tessera.v1 import members_pb2_grpc as M_grpc
 from tessera.v1 import rules_pb2_grpc as R_grpc
 
 from .config import ConfigError, ServiceConfig
-from .interceptors import AuthInterceptor, ErrorInterceptor, RequestInterceptor
+from .interceptors import AuthInterceptor, CallInterceptor, RequestLog
 from .members import MemberDirectory
 from .metrics import Metrics
+from .redis_client import redis_client  # noqa: F401  (its home before redis_client.py)
 from .servicers import AuthorizationServicer, Context, MembersServicer, RulesServicer
 from .versions import ProgramRegistry, VersionStore
 
@@ -51,6 +52,7 @@ class Service:
     registry: ProgramRegistry
     context: Context
     metrics: Metrics
+    requests: RequestLog
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def shutdown(self, grace: float = 10.0, notice: float = 0.0) -> None:
@@ -64,17 +66,10 @@ class Service:
             time.sleep(notice)
         self.server.stop(grace).wait()
         self.registry.stop()
+        self.requests.flush()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
-
-
-def redis_client(url: str, timeout: float) -> redis.Redis:
-    """A client for the service: bytes replies, short timeouts (stand-in depends on them)."""
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0,
-        max_connections=256,
-    )
 
 
 def _credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
@@ -113,6 +108,7 @@ def create_server(
     except Exception as exc:  # Redis away at start: follow it when it comes back
         log.warning("no programme version loaded at start: %s", exc)
     auth = AuthInterceptor(config.tokens)
+    requests = RequestLog()
     ctx = Context(config, registry, MemberDirectory(client, config.namespace), metrics, auth)
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -122,7 +118,7 @@ def create_server(
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="tessera-rpc"),
-        interceptors=[RequestInterceptor(metrics), auth, ErrorInterceptor()],
+        interceptors=[CallInterceptor(metrics, auth, requests)],
         options=options,
         maximum_concurrent_rpcs=config.threads * 64,
     )
@@ -142,7 +138,7 @@ def create_server(
         port = server.add_secure_port(addr, credentials)
     if port == 0:
         raise ConfigError(f"cannot listen on {addr}")
-    service = Service(server, port, health_servicer, registry, ctx, metrics)
+    service = Service(server, port, health_servicer, registry, ctx, metrics, requests)
     if follow:
         registry.start(config.poll_seconds)
     if start:

@@ -32,8 +32,9 @@ class ServiceConfig:
     tokens: dict[str, Principal] = field(default_factory=dict)
     namespace: str = ""
     max_message_bytes: int = 1 << 20  # requests (and rules uploads) above this are refused
-    # Less time than this left of a call's deadline before a write: DEADLINE_EXCEEDED, no write.
-    min_write_seconds: float = 0.002
+    # The least time a call must have left to write (the moving estimate of the write's
+    # latency decides above it): less, and it is DEADLINE_EXCEEDED with nothing written.
+    min_write_seconds: float = 0.0005
     redis_timeout: float = 0.25  # a Redis call that takes longer counts as unreachable
     auto_enrol: bool = True  # a card nobody holds enrols a member on its first purchase
     threads: int = 16

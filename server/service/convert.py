@@ -10,6 +10,7 @@ Every problem raises :class:`~tessera.engine.errors.InputError` with the full fi
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -81,63 +82,99 @@ def time_out(seconds: int | None) -> timestamp_pb2.Timestamp | None:
     return timestamp_pb2.Timestamp(seconds=seconds)
 
 
+class _Paths:
+    """The field paths of one transaction prefix, formatted once (errors name them; a valid
+    request, the usual case, then formats nothing)."""
+
+    def __init__(self, path: str) -> None:
+        self.root = path
+        for name in ("txn_id", "time", "amount", "channel", "mcc", "member", "card", "basket",
+                     "redeem", "merchant", "terminal", "country", "card_bin"):
+            setattr(self, name, f"{path}.{name}")
+
+
+@functools.lru_cache(maxsize=64)
+def _paths(path: str) -> _Paths:
+    return _Paths(path)
+
+
+def _long(path: str) -> InputError:
+    return InputError(path, f"longer than {MAX_TEXT} characters", "invalid_value")
+
+
 def transaction_in(
     msg: C.Transaction, program: P.Program, present: bool = True, path: str = "transaction"
 ) -> Transaction:
     """A transaction as the engine decides on it; ``member`` may still be empty (card only)."""
     if not present:
         raise InputError(path, "is required", "missing_field")
-    txn_id = _text(msg.txn_id, f"{path}.txn_id", required=True)
-    time = time_in(msg.time, f"{path}.time", msg.HasField("time"))
-    amount = money_in(msg.amount, f"{path}.amount", program, msg.HasField("amount"), True)
+    at = _paths(path)
+    txn_id = msg.txn_id
+    if not txn_id:
+        raise InputError(at.txn_id, "is required", "missing_field")
+    if len(txn_id) > MAX_TEXT:
+        raise _long(at.txn_id)
+    time = time_in(msg.time, at.time, msg.HasField("time"))
+    if not msg.HasField("amount"):
+        raise InputError(at.amount, "is required", "missing_field")
+    amount_msg = msg.amount
+    amount = amount_msg.minor_units
+    if amount_msg.currency or not 0 <= amount <= MAX_VALUE:
+        amount = money_in(amount_msg, at.amount, program)
     channel = msg.channel or "pos"
     if channel not in P.CHANNELS:
-        raise InputError(
-            f"{path}.channel", f"{channel!r} is not one of pos, ecom, app", "invalid_value"
-        )
-    if not 0 <= msg.mcc <= 9999:
-        raise InputError(f"{path}.mcc", "must be between 0 and 9999", "invalid_value")
-    member = _text(msg.member, f"{path}.member")
-    card = _text(msg.card, f"{path}.card")
+        raise InputError(at.channel, f"{channel!r} is not one of pos, ecom, app", "invalid_value")
+    mcc = msg.mcc
+    if not 0 <= mcc <= 9999:
+        raise InputError(at.mcc, "must be between 0 and 9999", "invalid_value")
+    member, card = msg.member, msg.card
+    merchant, terminal, country, card_bin = msg.merchant, msg.terminal, msg.country, msg.card_bin
+    if (len(member) > MAX_TEXT or len(card) > MAX_TEXT or len(merchant) > MAX_TEXT
+            or len(terminal) > MAX_TEXT or len(country) > MAX_TEXT or len(card_bin) > MAX_TEXT):
+        for name, value in (("member", member), ("card", card), ("merchant", merchant),
+                            ("terminal", terminal), ("country", country),
+                            ("card_bin", card_bin)):
+            if len(value) > MAX_TEXT:
+                raise _long(getattr(at, name))
     if not member and not card:
-        raise InputError(
-            f"{path}.member", "a transaction names its member or card", "missing_field")
-    if len(msg.basket) > MAX_BASKET_LINES:
-        raise InputError(f"{path}.basket", f"more than {MAX_BASKET_LINES} lines", "invalid_value")
-    basket = tuple(
-        _line(line, program, f"{path}.basket[{i}]") for i, line in enumerate(msg.basket)
-    )
-    redeem = _redeem(msg.redeem, program, f"{path}.redeem") if msg.HasField("redeem") else None
+        raise InputError(at.member, "a transaction names its member or card", "missing_field")
+    lines = msg.basket
+    if len(lines) > MAX_BASKET_LINES:
+        raise InputError(at.basket, f"more than {MAX_BASKET_LINES} lines", "invalid_value")
+    basket = tuple([_line(line, program, at.basket, i) for i, line in enumerate(lines)])
+    redeem = _redeem(msg.redeem, program, at.redeem) if msg.HasField("redeem") else None
     return Transaction(
         txn_id=txn_id,
         time=time,
         amount=amount,
         member=member,
         currency=program.currency,
-        merchant=_text(msg.merchant, f"{path}.merchant"),
-        terminal=_text(msg.terminal, f"{path}.terminal"),
-        mcc=msg.mcc,
+        merchant=merchant,
+        terminal=terminal,
+        mcc=mcc,
         channel=channel,
-        country=_text(msg.country, f"{path}.country"),
+        country=country,
         card=card,
-        card_bin=_text(msg.card_bin, f"{path}.card_bin"),
+        card_bin=card_bin,
         basket=basket,
         redeem=redeem,
     )
 
 
-def _line(msg: C.BasketLine, program: P.Program, path: str) -> BasketLine:
+def _line(msg: C.BasketLine, program: P.Program, basket_path: str, index: int) -> BasketLine:
     qty = msg.qty or 1
-    if not 1 <= qty <= 1_000_000:
-        raise InputError(f"{path}.qty", "must be between 1 and 1000000", "invalid_value")
-    price = money_in(
-        msg.unit_price, f"{path}.unit_price", program, msg.HasField("unit_price"), True)
-    return BasketLine(
-        sku=_text(msg.sku, f"{path}.sku"),
-        category=_text(msg.category, f"{path}.category"),
-        qty=qty,
-        unit_price=price,
-    )
+    sku, category = msg.sku, msg.category
+    price = msg.unit_price
+    units = price.minor_units
+    if (not 1 <= qty <= 1_000_000 or len(sku) > MAX_TEXT or len(category) > MAX_TEXT
+            or not msg.HasField("unit_price") or price.currency or not 0 <= units <= MAX_VALUE):
+        path = f"{basket_path}[{index}]"
+        if not 1 <= qty <= 1_000_000:
+            raise InputError(f"{path}.qty", "must be between 1 and 1000000", "invalid_value")
+        units = money_in(price, f"{path}.unit_price", program, msg.HasField("unit_price"), True)
+        _text(sku, f"{path}.sku")
+        _text(category, f"{path}.category")
+    return BasketLine(sku=sku, category=category, qty=qty, unit_price=units)
 
 
 def _redeem(msg: C.Redeem, program: P.Program, path: str) -> Redeem:
@@ -199,78 +236,114 @@ def member_state_in(msg: C.MemberState, program: P.Program, path: str) -> Member
 
 
 def balances_out(balances: Mapping[str, int], program: P.Program) -> list[C.Balance]:
-    out = []
-    for name, value in sorted(balances.items()):
-        wallet = program.wallets.get(name)
-        if wallet is not None and wallet.kind == "points":
-            out.append(C.Balance(wallet=name, points=value))
-        else:
-            out.append(C.Balance(wallet=name, amount=money_out(value, program)))
-    return out
+    points = _points_wallets(program)
+    currency = program.currency
+    return [
+        C.Balance(wallet=name, points=value) if name in points
+        else C.Balance(wallet=name, amount={"minor_units": value, "currency": currency})
+        for name, value in sorted(balances.items())
+    ]
 
 
-def _effect_out(effect: Mapping[str, Any], program: P.Program) -> C.Effect:
+_POINTS: dict[int, tuple[P.Program, frozenset[str]]] = {}
+
+
+def _points_wallets(program: P.Program) -> frozenset[str]:
+    """The programme's points wallets, computed once a programme (programmes are never
+    changed once compiled; the entry keeps its programme alive so the id is not reused)."""
+    found = _POINTS.get(id(program))
+    if found is None or found[0] is not program:
+        if len(_POINTS) > 16:
+            _POINTS.clear()
+        names = frozenset(n for n, wallet in program.wallets.items() if wallet.kind == "points")
+        found = _POINTS[id(program)] = (program, names)
+    return found[1]
+
+
+def _effect_out(effect: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """An effect as ``Effect`` constructor fields (set fields only: unset is the default)."""
     kind = effect["type"]
-    msg = C.Effect(
-        type=kind,
-        wallet=effect.get("wallet") or "",
-        draw=effect.get("draw") or "",
-        segment=effect.get("segment") or "",
-        points=effect.get("points") or 0,
-    )
-    if kind in ("discount", "cashback"):
-        msg.amount.CopyFrom(money_out(effect.get("amount") or 0, program))
+    out: dict[str, Any] = {"type": kind}
+    for name in ("wallet", "draw", "segment"):
+        value = effect.get(name)
+        if value:
+            out[name] = value
+    if effect.get("points"):
+        out["points"] = effect["points"]
+    if kind == "discount" or kind == "cashback":
+        out["amount"] = {"minor_units": effect.get("amount") or 0, "currency": currency}
     if effect.get("available_at") is not None:
-        msg.available_at.FromSeconds(effect["available_at"])
+        out["available_at"] = {"seconds": effect["available_at"]}
     if effect.get("expires_at") is not None:
-        msg.expires_at.FromSeconds(effect["expires_at"])
-    return msg
+        out["expires_at"] = {"seconds": effect["expires_at"]}
+    return out
 
 
 def decision_out(
     result: Mapping[str, Any], program: P.Program, decision_id: str, status: str | None = None
 ) -> C.Decision:
     """The wallet store's stored result (or a quote in the same shape) as a ``Decision``."""
-    money = lambda units: money_out(units, program)  # noqa: E731
-    out = C.Decision(
-        txn_id=result["txn_id"],
-        member=result["member"],
-        ruleset_version=result.get("program_version", ""),
-        decision_id=decision_id,
-        amount=money(result["amount"]),
-        discount=money(result["discount"]),
-        redeemed=money(result["redeemed"]),
-        charged=money(result["charged"]),
-        status=status or result.get("status", ""),
-    )
-    for applied in result.get("applied", ()):
-        out.applied.append(
-            C.AppliedRule(
-                rule=applied["rule"],
-                effects=[_effect_out(e, program) for e in applied.get("effects", ())],
-                funders=[
-                    C.FunderLine(funder=f["funder"], amount=money(f["amount"]), points=f["points"])
-                    for f in applied.get("funders", ())
+    return C.Decision(**decision_fields(result, program, decision_id, status))
+
+
+def decision_fields(
+    result: Mapping[str, Any], program: P.Program, decision_id: str, status: str | None = None
+) -> dict[str, Any]:
+    """A ``Decision``'s constructor fields, sub-messages as dicts: protobuf fills them in
+    place, so ``AuthorizeResponse(decision=fields)`` builds the answer with one call and no
+    copy of a finished message (this runs once for every answer)."""
+    cur = program.currency
+    fields: dict[str, Any] = {
+        "txn_id": result["txn_id"],
+        "member": result["member"],
+        "ruleset_version": result.get("program_version", ""),
+        "decision_id": decision_id,
+        "amount": {"minor_units": result["amount"], "currency": cur},
+        "discount": {"minor_units": result["discount"], "currency": cur},
+        "redeemed": {"minor_units": result["redeemed"], "currency": cur},
+        "charged": {"minor_units": result["charged"], "currency": cur},
+        "status": status or result.get("status", ""),
+    }
+    applied = result.get("applied")
+    if applied:
+        fields["applied"] = [
+            {
+                "rule": a["rule"],
+                "effects": [_effect_out(e, cur) for e in a.get("effects", ())],
+                "funders": [
+                    {"funder": f["funder"], "amount": {"minor_units": f["amount"], "currency": cur},
+                     "points": f["points"]}
+                    for f in a.get("funders", ())
                 ],
-            )
-        )
-    for skipped in result.get("skipped", ()):
-        out.skipped.append(
-            C.SkippedRule(rule=skipped["rule"], reason=skipped["reason"], detail=skipped["detail"])
-        )
+            }
+            for a in applied
+        ]
+    skipped = result.get("skipped")
+    if skipped:
+        fields["skipped"] = [
+            {"rule": k["rule"], "reason": k["reason"], "detail": k["detail"]} for k in skipped
+        ]
     redemption = result.get("redemption")
     if redemption:
-        r = C.Redemption(
-            wallet=redemption["wallet"], amount=money(redemption["amount"]),
-            points=redemption["points"], reason=redemption.get("reason") or "",
-        )
+        r: dict[str, Any] = {
+            "wallet": redemption["wallet"],
+            "amount": {"minor_units": redemption["amount"], "currency": cur},
+            "points": redemption["points"], "reason": redemption.get("reason") or "",
+        }
         if redemption.get("requested") is not None:
-            r.requested.CopyFrom(money(redemption["requested"]))
-        out.redemption.CopyFrom(r)
-    out.balances.extend(balances_out(result.get("balances", {}), program))
+            r["requested"] = {"minor_units": redemption["requested"], "currency": cur}
+        fields["redemption"] = r
+    balances = result.get("balances")
+    if balances:
+        points = _points_wallets(program)
+        fields["balances"] = [
+            {"wallet": name, "points": value} if name in points
+            else {"wallet": name, "amount": {"minor_units": value, "currency": cur}}
+            for name, value in sorted(balances.items())
+        ]
     if result.get("hold_until"):
-        out.hold_until.FromSeconds(result["hold_until"])
-    return out
+        fields["hold_until"] = {"seconds": result["hold_until"]}
+    return fields
 
 
 def decision_dict(decision: Decision) -> dict[str, Any]:

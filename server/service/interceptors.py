@@ -1,17 +1,24 @@
 """Cross-cutting work around every call: request ids, logs, latency, metrics, auth, errors.
 
-Each interceptor wraps the method handler's behaviour once per method (handlers are cached),
-so the per-call cost is one Python frame per concern.  Order (outermost first): requests
-(id, log line, latency, metrics), auth (bearer token and role), errors (Tessera exceptions
-to status codes, :mod:`.errors`).
+One interceptor does all of it in one Python frame per call, with everything that does not
+depend on the call worked out once per method (handlers are cached): the metric children,
+the role the service needs, the method's short name.  Per call it reads the metadata once
+(bearer token and request id together), checks the token (a dict lookup), runs the method,
+maps a Tessera exception to its status (:mod:`.errors`), and counts and logs the call.
+
+The log line (one JSON object a call) is queued and written by a background thread in
+batches (:class:`RequestLog`), so a call costs a formatted line, not a write to stderr.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
+import os
+import threading
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -19,16 +26,203 @@ import orjson
 from tessera.engine.errors import TesseraError
 
 from .config import MARKETER, SWITCH, Principal
-from .errors import PermissionDenied, Unauthenticated, abort
+from .errors import PermissionDenied, Unauthenticated, abort, status_for
 from .metrics import Metrics
 
 request_log = logging.getLogger("tessera.requests")
+log = logging.getLogger("tessera.service")
 
 Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 
 # The role each service requires; services not listed (health, reflection) are open.
 ROLES = {"tessera.v1.Authorization": SWITCH, "tessera.v1.Members": SWITCH,
          "tessera.v1.Rules": MARKETER}
+
+# Request ids made here: a per-process random prefix and a counter (unique, and cheap).
+_ID_PREFIX = os.urandom(6).hex() + "-"
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):x}"
+
+
+def _metadata(context: grpc.ServicerContext, key: str) -> str | None:
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            return item.value if isinstance(item.value, str) else item.value.decode()
+    return None
+
+
+class AuthInterceptor:
+    """``authorization: Bearer <token>`` must name a principal with the service's role.
+
+    Not a gRPC interceptor of its own any more (:class:`CallInterceptor` calls it); the
+    servicers ask it who the caller is (``Upload`` records the uploader)."""
+
+    def __init__(self, tokens: dict[str, Principal]) -> None:
+        self.tokens = tokens
+
+    def principal_for(self, header: str | None) -> Principal:
+        if not header or not header.startswith("Bearer "):
+            raise Unauthenticated("a bearer token is required (authorization: Bearer TOKEN)")
+        principal = self.tokens.get(header[7:].strip())
+        if principal is None:
+            raise Unauthenticated("unknown bearer token")
+        return principal
+
+    def principal(self, context: grpc.ServicerContext) -> Principal:
+        return self.principal_for(_metadata(context, "authorization"))
+
+    def check(self, header: str | None, service: str, role: str) -> None:
+        if role not in self.principal_for(header).roles:
+            raise PermissionDenied(f"{service} needs the {role} role", role=role)
+
+
+class RequestLog:
+    """Request log lines, queued by the calls and written in batches every ``interval``.
+
+    Each batch is one record of ``tessera.requests`` holding one JSON line per call, so
+    the handlers (stderr under ``tessera serve``) see whole lines; a call costs a deque
+    append.  :meth:`flush` writes what is queued (at shutdown, or when a test wants it)."""
+
+    def __init__(self, logger: logging.Logger = request_log, interval: float = 0.2) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._queue: collections.deque[str] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def write(self, line: str) -> None:
+        self._queue.append(line)
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="tessera-request-log", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        lines = []
+        queue = self._queue
+        while queue:
+            lines.append(queue.popleft())
+        if lines:
+            self.logger.info("\n".join(lines))
+
+
+class CallInterceptor(grpc.ServerInterceptor):
+    """Request id (``x-request-id``, made when absent, echoed in trailers), auth, errors to
+    status codes, the Prometheus counters and one log line — per call, one frame."""
+
+    def __init__(self, metrics: Metrics, auth: AuthInterceptor, requests: RequestLog) -> None:
+        self.metrics = metrics
+        self.auth = auth
+        self.requests = requests
+        self._cache: dict[str, Any] = {}
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        method = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = continuation(details)
+        if handler is None:
+            return None
+        wrapped = _rewrap(handler, lambda behaviour, streaming: self.wrap(
+            method, behaviour, streaming))
+        self._cache[method] = wrapped
+        return wrapped
+
+    def wrap(self, method: str, behaviour: Behaviour, streaming: bool) -> Behaviour:
+        short = method.rsplit(".", 1)[-1].replace("/", ".")
+        service = method.lstrip("/").split("/", 1)[0]
+        role = ROLES.get(service)
+        auth = self.auth
+        requests = self.requests
+        count, latency = self.metrics.children(short)
+        perf_counter = time.perf_counter
+
+        def begin(context: grpc.ServicerContext) -> str:
+            """Read the metadata once; echo the request id; check the caller."""
+            rid = header = None
+            for key, value in context.invocation_metadata() or ():
+                if key == "x-request-id":
+                    rid = value if isinstance(value, str) else value.decode()
+                elif key == "authorization":
+                    header = value
+            if rid is None:
+                rid = new_request_id()
+            context.set_trailing_metadata((("x-request-id", rid),))
+            if role is not None:
+                auth.check(header, service, role)
+            return rid
+
+        def failed(context: grpc.ServicerContext, exc: Exception) -> tuple[str, bool]:
+            """The status of a call that raised, and whether it is set already (the call
+            was aborted: the status must pass through)."""
+            code = context.code() if hasattr(context, "code") else None
+            if code is not None and code != grpc.StatusCode.OK:
+                return code.name, True
+            if not isinstance(exc, TesseraError):
+                log.exception("%s failed", method)
+            return status_for(exc)[0].name, False
+
+        def finish(context: grpc.ServicerContext, rid: str, started: float, code: str) -> None:
+            seconds = perf_counter() - started
+            count(code).inc()
+            latency.observe(seconds)
+            if requests.enabled():
+                requests.write(orjson.dumps({
+                    "method": short, "code": code, "ms": round(seconds * 1000, 3),
+                    "request_id": rid, "peer": context.peer(),
+                }).decode())
+
+        if not streaming:
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                started = perf_counter()
+                rid = ""
+                code = "OK"
+                try:
+                    rid = begin(context)
+                    return behaviour(request, context)
+                except Exception as exc:
+                    code, aborted = failed(context, exc)
+                    if aborted:
+                        raise
+                    abort(context, exc)  # raises
+                finally:
+                    finish(context, rid, started, code)
+            return unary
+
+        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            started = perf_counter()
+            rid = ""
+            code = "OK"
+            try:
+                rid = begin(context)
+                yield from behaviour(request, context)
+            except Exception as exc:
+                code, aborted = failed(context, exc)
+                if aborted:
+                    raise
+                abort(context, exc)  # raises
+            finally:
+                finish(context, rid, started, code)
+        return stream
 
 
 def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Behaviour, bool], Behaviour]) -> Any:
@@ -48,168 +242,3 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Behaviour, bool], Be
         wrap(handler.stream_stream, True), handler.request_deserializer,
         handler.response_serializer)
 
-
-class _Wrapping(grpc.ServerInterceptor):
-    """Wraps each method's behaviour once; subclasses say how."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
-
-    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        method = details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
-        handler = continuation(details)
-        if handler is None:
-            return None
-        wrapped = _rewrap(handler, lambda behaviour, streaming: self.wrap(
-            method, behaviour, streaming))
-        self._cache[method] = wrapped
-        return wrapped
-
-    def wrap(self, method: str, behaviour: Behaviour, streaming: bool) -> Behaviour:
-        raise NotImplementedError
-
-
-def _metadata(context: grpc.ServicerContext, key: str) -> str | None:
-    for item in context.invocation_metadata() or ():
-        if item.key == key:
-            return item.value if isinstance(item.value, str) else item.value.decode()
-    return None
-
-
-class RequestInterceptor(_Wrapping):
-    """A request id (``x-request-id``, made when absent, echoed in trailers), one structured
-    log line per call with its latency and status, and the Prometheus counters."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__()
-        self.metrics = metrics
-
-    def wrap(self, method: str, behaviour: Behaviour, streaming: bool) -> Behaviour:
-        short = method.rsplit(".", 1)[-1].replace("/", ".")
-        metrics = self.metrics
-
-        def finish(context: grpc.ServicerContext, rid: str, started: float, failed: bool) -> None:
-            seconds = time.perf_counter() - started
-            code = context.code() if hasattr(context, "code") else None
-            name = code.name if isinstance(code, grpc.StatusCode) else (
-                "UNKNOWN" if failed else "OK")
-            metrics.observe(short, name, seconds)
-            if request_log.isEnabledFor(logging.INFO):
-                request_log.info(orjson.dumps({
-                    "method": short, "code": name, "ms": round(seconds * 1000, 3),
-                    "request_id": rid, "peer": context.peer(),
-                }).decode())
-
-        def start(context: grpc.ServicerContext) -> str:
-            rid = _metadata(context, "x-request-id") or uuid.uuid4().hex
-            context.set_trailing_metadata((("x-request-id", rid),))
-            return rid
-
-        if not streaming:
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                started = time.perf_counter()
-                rid = start(context)
-                failed = True
-                try:
-                    response = behaviour(request, context)
-                    failed = False
-                    return response
-                finally:
-                    finish(context, rid, started, failed)
-            return unary
-
-        def stream(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
-            rid = start(context)
-            failed = True
-            try:
-                yield from behaviour(request, context)
-                failed = False
-            finally:
-                finish(context, rid, started, failed)
-        return stream
-
-
-class AuthInterceptor(_Wrapping):
-    """``authorization: Bearer <token>`` must name a principal with the service's role."""
-
-    def __init__(self, tokens: dict[str, Principal]) -> None:
-        super().__init__()
-        self.tokens = tokens
-
-    def principal(self, context: grpc.ServicerContext) -> Principal:
-        header = _metadata(context, "authorization")
-        if not header or not header.startswith("Bearer "):
-            raise Unauthenticated("a bearer token is required (authorization: Bearer TOKEN)")
-        principal = self.tokens.get(header[7:].strip())
-        if principal is None:
-            raise Unauthenticated("unknown bearer token")
-        return principal
-
-    def wrap(self, method: str, behaviour: Behaviour, streaming: bool) -> Behaviour:
-        service = method.lstrip("/").split("/", 1)[0]
-        role = ROLES.get(service)
-        if role is None:
-            return behaviour
-
-        def check(context: grpc.ServicerContext) -> None:
-            try:
-                principal = self.principal(context)
-                if role not in principal.roles:
-                    raise PermissionDenied(f"{service} needs the {role} role", role=role)
-            except TesseraError as exc:
-                abort(context, exc)
-
-        if not streaming:
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                check(context)
-                return behaviour(request, context)
-            return unary
-
-        def stream(request: Any, context: grpc.ServicerContext) -> Any:
-            check(context)
-            yield from behaviour(request, context)
-        return stream
-
-
-class ErrorInterceptor(_Wrapping):
-    """Tessera's exceptions to status codes, once for every method (:func:`.errors.abort`).
-
-    Anything else is a bug: logged with its traceback and answered INTERNAL without detail.
-    """
-
-    def wrap(self, method: str, behaviour: Behaviour, streaming: bool) -> Behaviour:
-        log = logging.getLogger("tessera.service")
-
-        def handle(context: grpc.ServicerContext, exc: Exception) -> None:
-            if not isinstance(exc, TesseraError):
-                log.exception("%s failed", method)
-            abort(context, exc)
-
-        if not streaming:
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                try:
-                    return behaviour(request, context)
-                except Exception as exc:
-                    if _aborted(context):
-                        raise
-                    handle(context, exc)
-            return unary
-
-        def stream(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                yield from behaviour(request, context)
-            except Exception as exc:
-                if _aborted(context):
-                    raise
-                handle(context, exc)
-        return stream
-
-
-def _aborted(context: grpc.ServicerContext) -> bool:
-    """``context.abort`` raised: the status is set already and must pass through."""
-    code = context.code() if hasattr(context, "code") else None
-    return code is not None and code != grpc.StatusCode.OK

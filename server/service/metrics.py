@@ -6,6 +6,9 @@ A registry per server (not the global one) lets tests run several servers in one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -31,7 +34,30 @@ class Metrics:
         self.stand_in = Counter(
             "tessera_stand_in", "authorisations answered in stand-in", registry=self.registry
         )
-        self._latency_children: dict[str, object] = {}
+        self._rule_children: dict[str, Any] = {}
+
+    def children(self, method: str) -> tuple[Callable[[str], Any], Any]:
+        """A method's request counter by code (children looked up once each) and its
+        latency histogram child: what a call updates, without a ``labels`` lookup."""
+        counters: dict[str, Any] = {}
+        requests = self.requests
+
+        def count(code: str) -> Any:
+            child = counters.get(code)
+            if child is None:
+                child = counters[code] = requests.labels(method, code)
+            return child
+
+        return count, self.latency.labels(method)
+
+    def decided(self, rule: str) -> None:
+        """One more authorisation applied ``rule``."""
+        child = self._rule_children.get(rule)
+        if child is None:
+            if len(self._rule_children) > 100_000:
+                self._rule_children.clear()
+            child = self._rule_children[rule] = self.decisions.labels(rule)
+        child.inc()
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         self.requests.labels(method, code).inc()

@@ -58,7 +58,7 @@ def _rules_data_files(path: str, source: str) -> dict[str, str]:
 
 def publish_rules(url: str, path: str, who: str = "tessera serve") -> str:
     """Upload and activate ``path`` unless it is the active version already; its version."""
-    from .app import redis_client
+    from .redis_client import redis_client
     from .versions import VersionStore, compile_with_files
 
     with open(path, encoding="utf-8") as handle:
@@ -78,7 +78,8 @@ def publish_rules(url: str, path: str, who: str = "tessera serve") -> str:
 
 
 def _worker(options: ServeOptions, config: ServiceConfig, url: str, index: int) -> int:
-    from .app import create_server, redis_client
+    from .app import create_server
+    from .redis_client import redis_client
 
     if options.metrics_port is not None:
         config.metrics_port = options.metrics_port + index

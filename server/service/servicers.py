@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +34,7 @@ from tessera.v1 import rules_pb2_grpc as R_grpc
 
 from . import convert
 from .config import ServiceConfig
+from .deadlines import LatencyEstimate, redis_deadline
 from .errors import DeadlineTooShort, NotFound, Unavailable, status_for
 from .interceptors import AuthInterceptor
 from .members import MemberDirectory
@@ -59,6 +62,11 @@ class Context:
         self.directory = directory
         self.metrics = metrics
         self.auth = auth
+        # How long an authorise write takes here lately: a call with less time left than
+        # this is refused before it writes (never less than the configured minimum).
+        self.write_estimate = LatencyEstimate(
+            initial=max(config.min_write_seconds, 0.001), floor=config.min_write_seconds,
+            cap=config.redis_timeout)
 
     def runtime(self) -> Runtime:
         runtime = self.registry.active
@@ -68,12 +76,34 @@ class Context:
 
     def check_deadline(self, context: grpc.ServicerContext) -> None:
         remaining = context.time_remaining()
-        if remaining is not None and remaining < self.config.min_write_seconds:
-            raise DeadlineTooShort(
-                f"{remaining * 1000:.1f} ms left is less than a write needs; nothing was written")
+        if remaining is not None:
+            needed = self.write_estimate.needed()
+            if remaining < needed:
+                raise DeadlineTooShort(
+                    f"{remaining * 1000:.1f} ms left is less than a write needs here "
+                    f"({needed * 1000:.1f} ms); nothing was written")
+
+
+def _deadline(context: grpc.ServicerContext) -> float | None:
+    """The call's deadline on the ``time.monotonic()`` clock (None: it has none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def _error_reply(request: A.AuthorizeRequest, exc: TesseraError) -> A.AuthorizeResponse:
+    """One transaction of a stream that failed: said in its answer, the stream goes on."""
+    code, message, _details = status_for(exc)
+    return A.AuthorizeResponse(
+        txn_id=request.transaction.txn_id, error_code=code.name, error=message,
+        error_field=getattr(exc, "field", "") or "",
+    )
 
 
 # ---- authorisation ------------------------------------------------------------------------
+
+# At most this many stream requests are decided and written together (one pipeline).
+STREAM_BATCH = 64
+_END = object()
 
 
 class AuthorizationServicer(A_grpc.AuthorizationServicer):
@@ -101,32 +131,48 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         txn = convert.transaction_in(
             request.transaction, program, request.HasField("transaction"))
         self.ctx.check_deadline(context)
+        previous = redis_deadline(_deadline(context))
         try:
             txn = self._member(txn, write=True)
             result = self._apply(rt, txn, request.capture, context)
         except (W.StoreUnavailable, Unavailable):
-            # Stand-in: the payment must not fail because Redis is away; nothing is recorded,
-            # and the switch's retry (or advice) later gets the real decision.
-            self.ctx.metrics.redis_errors.inc()
-            self.ctx.metrics.stand_in.inc()
             return A.AuthorizeResponse(decision=self._stand_in(rt, txn))
-        decisions = self.ctx.metrics.decisions
+        finally:
+            redis_deadline(previous)
+        return self._answer(result, program, txn)
+
+    def _answer(
+        self, result: dict[str, Any], program: Any, txn: Transaction
+    ) -> A.AuthorizeResponse:
+        decided = self.ctx.metrics.decided
         for applied in result.get("applied", ()):
-            decisions.labels(applied["rule"]).inc()
-        return A.AuthorizeResponse(decision=convert.decision_out(
+            decided(applied["rule"])
+        return A.AuthorizeResponse(decision=convert.decision_fields(
             result, program, decision_id(txn.member, txn.txn_id)))
 
     def _apply(
         self, rt: Runtime, txn: Transaction, capture: bool, context: grpc.ServicerContext
     ) -> dict[str, Any]:
         """Read → match → walk → write, as :func:`authorize_transaction`, with the deadline
-        checked before the write so that a call that cannot finish writes nothing."""
-        return authorize_transaction(
-            rt.compiled, rt.walker, rt.store, txn, capture=capture,
-            before_write=lambda: self.ctx.check_deadline(context),
-        )
+        checked before the write so that a call that cannot finish writes nothing; the
+        write's latency feeds the estimate that check uses."""
+        check = self.ctx.check_deadline
+        started = [0.0]
+
+        def before_write() -> None:
+            check(context)
+            started[0] = time.perf_counter()
+
+        result = authorize_transaction(
+            rt.compiled, rt.walker, rt.store, txn, capture=capture, before_write=before_write)
+        self.ctx.write_estimate.observe(time.perf_counter() - started[0])
+        return result
 
     def _stand_in(self, rt: Runtime, txn: Transaction) -> C.Decision:
+        """Stand-in: the payment must not fail because Redis is away; nothing is recorded,
+        and the switch's retry (or advice) later gets the real decision."""
+        self.ctx.metrics.redis_errors.inc()
+        self.ctx.metrics.stand_in.inc()
         program = rt.compiled.program
         money = lambda units: convert.money_out(units, program)  # noqa: E731
         return C.Decision(
@@ -144,16 +190,158 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
     def AuthorizeStream(
         self, request_iterator: Iterator[A.AuthorizeRequest], context: grpc.ServicerContext
     ) -> Iterator[A.AuthorizeResponse]:
-        for request in request_iterator:
+        """Answers in request order.  A reader thread queues the requests as they arrive;
+        each turn takes every request that has arrived (up to :data:`STREAM_BATCH`), decides
+        them and writes them in one pipeline (:meth:`_authorize_batch`)."""
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def read() -> None:
             try:
-                yield self._authorize(request, context)
+                for request in request_iterator:
+                    inbox.put(request)
+            except Exception:  # the client went away: the stream ends
+                pass
+            finally:
+                inbox.put(_END)
+
+        threading.Thread(target=read, name="tessera-stream-reader", daemon=True).start()
+        while True:
+            batch = [inbox.get()]
+            while len(batch) < STREAM_BATCH:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            ended = batch[-1] is _END  # the reader puts nothing after it
+            if ended:
+                batch.pop()
+            if batch:
+                yield from self._authorize_batch(batch, context)
+            if ended:
+                return
+
+    def _authorize_batch(
+        self, requests: list[A.AuthorizeRequest], context: grpc.ServicerContext
+    ) -> list[A.AuthorizeResponse]:
+        """Decide and write several transactions; one answer each, in order.
+
+        Each transaction is decided on its member's snapshot, and the writes go in one
+        pipeline (:meth:`WalletStore.authorize_many`, each still its own atomic script).
+        Transactions of the same member are decided in turn, one per round, so each sees
+        the one before (as sequential Authorize calls would); a write refused because the
+        state moved meanwhile (another process, a shared budget) is decided again alone."""
+        rt = self.ctx.runtime()
+        program = rt.compiled.program
+        out: list[A.AuthorizeResponse | None] = [None] * len(requests)
+        pending: list[tuple[int, Transaction]] = []
+        for i, request in enumerate(requests):
+            try:
+                txn = convert.transaction_in(
+                    request.transaction, program, request.HasField("transaction"))
+                pending.append((i, txn))
             except TesseraError as exc:
-                # One bad transaction must not end the switch's stream: say what and go on.
-                code, message, _details = status_for(exc)
-                yield A.AuthorizeResponse(
-                    txn_id=request.transaction.txn_id, error_code=code.name, error=message,
-                    error_field=getattr(exc, "field", "") or "",
-                )
+                out[i] = _error_reply(request, exc)
+        previous = redis_deadline(_deadline(context))
+        unavailable = False
+        try:
+            while pending:
+                this_round: list[tuple[int, Transaction]] = []
+                later: list[tuple[int, Transaction]] = []
+                members: set[str] = set()
+                for i, txn in pending:
+                    if unavailable:
+                        out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                        continue
+                    try:
+                        self.ctx.check_deadline(context)
+                        txn = self._member(txn, write=True)
+                    except (W.StoreUnavailable, Unavailable):
+                        unavailable = True
+                        out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                        continue
+                    except TesseraError as exc:
+                        out[i] = _error_reply(requests[i], exc)
+                        continue
+                    if txn.member in members:
+                        later.append((i, txn))
+                    else:
+                        members.add(txn.member)
+                        this_round.append((i, txn))
+                if this_round:
+                    unavailable = self._write_round(rt, requests, this_round, out, context)
+                pending = later
+        finally:
+            redis_deadline(previous)
+        return out  # type: ignore[return-value]
+
+    def _write_round(
+        self, rt: Runtime, requests: list[A.AuthorizeRequest],
+        items: list[tuple[int, Transaction]], out: list[A.AuthorizeResponse | None],
+        context: grpc.ServicerContext,
+    ) -> bool:
+        """Decide ``items`` (distinct members) and write them in one pipeline per capture
+        mode; fills ``out``.  True when Redis could not be reached (the rest stand in)."""
+        program = rt.compiled.program
+        decided: dict[bool, list[tuple[int, Transaction, Any, Any]]] = {False: [], True: []}
+        unavailable = False
+        for i, txn in items:
+            if unavailable:
+                out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                continue
+            try:
+                decision, snapshot = decide_on_snapshot(rt.compiled, rt.walker, rt.store, txn)
+            except W.StoreUnavailable:
+                unavailable = True
+                out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                continue
+            except TesseraError as exc:
+                out[i] = _error_reply(requests[i], exc)
+                continue
+            decided[bool(requests[i].capture)].append((i, txn, decision, snapshot))
+        for capture, group in decided.items():
+            if not group:
+                continue
+            try:
+                self.ctx.check_deadline(context)
+            except TesseraError as exc:
+                for i, _txn, _d, _s in group:
+                    out[i] = _error_reply(requests[i], exc)
+                continue
+            if unavailable:
+                for i, txn, _d, _s in group:
+                    out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                continue
+            started = time.perf_counter()
+            try:
+                results = rt.store.authorize_many(
+                    [(txn, d, snap) for _i, txn, d, snap in group], capture=capture)
+            except W.StoreUnavailable:
+                results = [W.StoreUnavailable("redis unreachable")] * len(group)
+            self.ctx.write_estimate.observe(time.perf_counter() - started)
+            for (i, txn, _d, _s), result in zip(group, results, strict=True):
+                if isinstance(result, W.StoreUnavailable):
+                    unavailable = True
+                    out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+                elif isinstance(result, W.StateChanged):
+                    out[i] = self._again(rt, requests[i], txn, context)
+                elif isinstance(result, TesseraError):
+                    out[i] = _error_reply(requests[i], result)
+                else:
+                    out[i] = self._answer(result, program, txn)
+        return unavailable
+
+    def _again(
+        self, rt: Runtime, request: A.AuthorizeRequest, txn: Transaction,
+        context: grpc.ServicerContext,
+    ) -> A.AuthorizeResponse:
+        """A stream transaction whose member moved under it: decided again on its own."""
+        try:
+            result = self._apply(rt, txn, request.capture, context)
+        except (W.StoreUnavailable, Unavailable):
+            return A.AuthorizeResponse(decision=self._stand_in(rt, txn))
+        except TesseraError as exc:
+            return _error_reply(request, exc)
+        return self._answer(result, rt.compiled.program, txn)
 
     def Quote(
         self, request: A.AuthorizeRequest, context: grpc.ServicerContext
