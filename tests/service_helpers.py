@@ -90,14 +90,24 @@ MK = metadata(MARKETER_TOKEN)
 
 
 @contextlib.contextmanager
-def running(tmp: str, **overrides: object) -> Iterator[Running]:
+def running(
+    tmp: str, root_cert: bytes | None = None, redis_timeout: float = 0.5, **overrides: object
+) -> Iterator[Running]:
+    """redis-server, the example programme active, a server on loopback; with ``root_cert``
+    the server has TLS (``tls_cert``/``tls_key`` in ``overrides``) and the channel trusts
+    that root."""
     server = RedisServer(os.path.join(tmp, "redis")).start()
-    client = redis_client(server.url, 0.5)
+    client = redis_client(server.url, redis_timeout)
     try:
         seed_version(client)
-        config = ServiceConfig(tokens=dict(TOKENS), poll_seconds=0.2, **overrides)  # type: ignore[arg-type]
+        config = ServiceConfig(tokens=dict(TOKENS), poll_seconds=0.2, redis_timeout=redis_timeout,
+                               **overrides)  # type: ignore[arg-type]
         service, port = create_server("127.0.0.1:0", client=client, config=config)
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        if root_cert is None:
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        else:
+            channel = grpc.secure_channel(
+                f"localhost:{port}", grpc.ssl_channel_credentials(root_certificates=root_cert))
         grpc.channel_ready_future(channel).result(timeout=10)
         try:
             yield Running(server, client, service, port, channel)

@@ -61,6 +61,9 @@ class Service:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        # The version follower first: calls in flight keep the runtime they took, and the
+        # follower must not report Redis going away when the whole service is stopping.
+        self.registry.stop_following()
         self.health.enter_graceful_shutdown()
         if notice > 0:
             time.sleep(notice)
@@ -103,6 +106,7 @@ def create_server(
     metrics = Metrics()
     versions = VersionStore(client, config.namespace)
     registry = ProgramRegistry(versions, client, config.namespace)
+    registry.on_swap.append(lambda runtime: metrics.active(runtime.version))
     try:
         registry.refresh()
     except Exception as exc:  # Redis away at start: follow it when it comes back

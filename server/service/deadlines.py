@@ -7,10 +7,11 @@ Two things follow from a call's deadline:
   recent writes, as TCP estimates its retransmission timeout).  A call with less time left
   than the estimate says is answered DEADLINE_EXCEEDED before anything is written.
 * **How long to wait for Redis before standing in?**  Each Redis read of a call may wait at
-  most what is left of the call's deadline (less a reserve to send the stand-in answer),
-  capped by the client's own socket timeout.  The servicer names the call's deadline with
-  :func:`redis_deadline`; the connection classes below apply it to every read and connect
-  made from that thread.  Without a deadline the socket timeout applies unchanged.
+  most what is left of the call's deadline less a reserve to send the stand-in answer (a
+  fifth of what is left, at least 3 ms), capped by the client's own socket timeout.  The
+  servicer names the call's deadline with :func:`redis_deadline`; the connection classes
+  below apply it to every read and connect made from that thread.  Without a deadline the
+  socket timeout applies unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 import redis
 from redis.connection import Connection, UnixDomainSocketConnection
 
-# Time kept back from a call's deadline to answer once Redis has not (the stand-in reply).
+# Of what is left of a call when it waits for Redis, this share (and at least the minimum
+# reserve) is kept back to answer in stand-in if Redis does not reply in time.
+STAND_IN_SHARE = 0.2
 STAND_IN_RESERVE = 0.003
 # A Redis read never waits less than this (a deadline this close is refused before it).
 MIN_WAIT = 0.001
@@ -74,7 +77,8 @@ def _budget(cap: float | None) -> float | None:
     deadline = getattr(_call, "deadline", None)
     if deadline is None:
         return None
-    left = max(MIN_WAIT, deadline - time.monotonic() - STAND_IN_RESERVE)
+    left = deadline - time.monotonic()
+    left = max(MIN_WAIT, left - max(STAND_IN_RESERVE, STAND_IN_SHARE * left))
     if cap is not None and left >= cap:
         return None
     return left

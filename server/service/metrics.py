@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -34,7 +34,16 @@ class Metrics:
         self.stand_in = Counter(
             "tessera_stand_in", "authorisations answered in stand-in", registry=self.registry
         )
+        self.programme = Gauge(
+            "tessera_programme", "the programme version this process decides with (1)",
+            ["version"], registry=self.registry,
+        )
         self._rule_children: dict[str, Any] = {}
+
+    def active(self, version: str) -> None:
+        """The process now decides with ``version`` (called on every swap)."""
+        self.programme.clear()
+        self.programme.labels(version).set(1)
 
     def children(self, method: str) -> tuple[Callable[[str], Any], Any]:
         """A method's request counter by code (children looked up once each) and its

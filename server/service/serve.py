@@ -90,6 +90,10 @@ def _worker(options: ServeOptions, config: ServiceConfig, url: str, index: int) 
     done = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:
+        # Before anything else: on ^C the embedded redis-server (same process group) stops
+        # at the same moment, and the follower must not take that for an outage.
+        service.registry.stop_following()
+
         def drain() -> None:
             service.shutdown(options.grace, options.notice)
             done.set()

@@ -35,6 +35,7 @@ from tessera.v1 import rules_pb2_grpc as R_grpc
 from . import convert
 from .config import ServiceConfig
 from .deadlines import LatencyEstimate, redis_deadline
+from .diff import diff_rules
 from .errors import DeadlineTooShort, NotFound, Unavailable, status_for
 from .interceptors import AuthInterceptor
 from .members import MemberDirectory
@@ -626,13 +627,8 @@ class RulesServicer(R_grpc.RulesServicer):
     def Diff(self, request: R.DiffRequest, context: grpc.ServicerContext) -> R.DiffResponse:
         old = self.ctx.registry.runtime(convert._text(request.from_version, "from_version", True))
         new = self.ctx.registry.runtime(convert._text(request.to_version, "to_version", True))
-        before = {rule.name: _rule_text(old, rule) for rule in old.compiled.program.rules}
-        after = {rule.name: _rule_text(new, rule) for rule in new.compiled.program.rules}
-        return R.DiffResponse(
-            added=sorted(after.keys() - before.keys()),
-            removed=sorted(before.keys() - after.keys()),
-            changed=sorted(n for n in before.keys() & after.keys() if before[n] != after[n]),
-        )
+        added, removed, changed = diff_rules(old.compiled.program, new.compiled.program)
+        return R.DiffResponse(added=added, removed=removed, changed=changed)
 
     def Simulate(
         self, request_iterator: Iterator[R.SimulateRequest], context: grpc.ServicerContext
@@ -671,17 +667,3 @@ class RulesServicer(R_grpc.RulesServicer):
                     explain(program, rt.reference, txn, member, decision)))
             yield out
 
-
-def _rule_text(rt: Runtime, rule: Any) -> str:
-    """A rule's source, comments and spacing aside, for Diff: moving a rule is no change."""
-    lines = rt.compiled.program.source.splitlines()
-    loc = rule.loc
-    end = loc.end_line or loc.line
-    if end <= loc.line:  # the rule runs to the next top-level declaration
-        end = loc.line
-        while end < len(lines) and (not lines[end][:1].strip() or lines[end][:1] == "#"):
-            end += 1
-    words = []
-    for line in lines[loc.line - 1 : end]:
-        words.extend(line.split("#", 1)[0].split())
-    return " ".join(words)

@@ -268,6 +268,10 @@ class ProgramRegistry:
         )
         self._thread.start()
 
+    def stop_following(self) -> None:
+        """Ask the follower to stop (at once, from a signal handler); :meth:`stop` waits."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -288,6 +292,9 @@ class ProgramRegistry:
                 self.refresh()
                 failing = False
             except Exception as exc:  # keep following: Redis may come back
+                # Stopping (Redis may be stopping too, e.g. on ^C): no outage to report.
+                if self._stop.wait(0.1):
+                    break
                 if not failing:  # once an outage, not once a poll
                     log.warning("following programme versions: %s", exc)
                 failing = True
@@ -297,4 +304,5 @@ class ProgramRegistry:
                 pubsub = None
                 self._stop.wait(min(poll_seconds, 0.5))
         if pubsub is not None:
-            pubsub.close()
+            with contextlib.suppress(Exception):
+                pubsub.close()

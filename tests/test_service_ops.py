@@ -1,0 +1,407 @@
+"""Running the service: metrics, TLS, worker processes, deadlines, stand-in timing, ^C, Diff,
+and AuthorizeStream's batches answering as Authorize does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from service_helpers import COFFEE, MK, SW, rules_files, running, wait_until
+from tessera.server.service.deadlines import LatencyEstimate
+from test_service_api import eur, txn
+
+from tessera.v1 import authorization_pb2 as A
+from tessera.v1 import authorization_pb2_grpc, rules_pb2_grpc
+from tessera.v1 import members_pb2 as M
+from tessera.v1 import rules_pb2 as R
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics endpoint: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free loopback ports."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + n > 65_000:
+            continue
+        try:
+            sockets = []
+            for port in range(first, first + n):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no free consecutive ports")
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def test_metrics_endpoint_counts_calls_latency_decisions_and_redis_errors(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        port = free_ports(1)
+        http = r.service.metrics.serve(port, addr="127.0.0.1")
+        try:
+            for _ in range(3):
+                r.auth.Ping(A.PingRequest(), metadata=SW)
+            answers = [
+                r.auth.Authorize(A.AuthorizeRequest(transaction=txn(f"met-{i}", member="met-m")),
+                                 metadata=SW).decision
+                for i in range(3)
+            ]
+            with pytest.raises(grpc.RpcError):
+                r.auth.Authorize(A.AuthorizeRequest(transaction=txn("met-bad", member="met-m",
+                                                                    mcc=99_999)), metadata=SW)
+            applied: dict[str, int] = {}
+            for decision in answers:
+                for rule in decision.applied:
+                    applied[rule.rule] = applied.get(rule.rule, 0) + 1
+            assert applied.get("welcome") == 1  # the first purchase
+
+            m = scrape(port)
+            ping = (("code", "OK"), ("method", "Authorization.Ping"))
+            assert m[("tessera_requests_total", ping)] == 3
+            assert m[("tessera_requests_total",
+                      (("code", "OK"), ("method", "Authorization.Authorize")))] == 3
+            assert m[("tessera_requests_total",
+                      (("code", "INVALID_ARGUMENT"), ("method", "Authorization.Authorize")))] == 1
+            authorize = (("method", "Authorization.Authorize"),)
+            assert m[("tessera_request_seconds_count", authorize)] == 4
+            assert 0 < m[("tessera_request_seconds_sum", authorize)] < 10
+            assert m[("tessera_request_seconds_bucket", (("le", "+Inf"), *authorize))] == 4
+            for rule, count in applied.items():
+                assert m[("tessera_decisions_total", (("rule", rule),))] == count
+            assert m[("tessera_redis_errors_total", ())] == 0
+            version = r.service.registry.active.version
+            assert m[("tessera_programme", (("version", version),))] == 1
+
+            r.redis.kill()
+            stand_in = r.auth.Authorize(A.AuthorizeRequest(transaction=txn("met-si",
+                                                                           member="met-m")),
+                                        metadata=SW, timeout=5).decision
+            assert stand_in.stand_in
+            m = scrape(port)
+            assert m[("tessera_redis_errors_total", ())] == 1
+            assert m[("tessera_stand_in_total", ())] == 1
+        finally:
+            http.shutdown()
+
+
+# ---- TLS --------------------------------------------------------------------------------------
+
+
+def test_tls_with_a_self_signed_certificate(tmp_path) -> None:
+    cert, key = os.path.join(tmp_path, "cert.pem"), os.path.join(tmp_path, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    with open(cert, "rb") as handle:
+        root = handle.read()
+    with running(str(tmp_path), root_cert=root, tls_cert=cert, tls_key=key) as r:
+        assert r.auth.Ping(A.PingRequest(), metadata=SW, timeout=5) == A.PingResponse()
+        decision = r.auth.Authorize(A.AuthorizeRequest(transaction=txn("tls-1", member="tls")),
+                                    metadata=SW, timeout=5).decision
+        assert decision.status == "held"
+        plain = grpc.insecure_channel(f"127.0.0.1:{r.port}")
+        try:
+            with pytest.raises(grpc.RpcError) as err:
+                authorization_pb2_grpc.AuthorizationStub(plain).Ping(
+                    A.PingRequest(), metadata=SW, timeout=3)
+            assert err.value.code() in (grpc.StatusCode.UNAVAILABLE,
+                                        grpc.StatusCode.DEADLINE_EXCEEDED)
+        finally:
+            plain.close()
+        # A client that trusts some other root does not get through either.
+        other = os.path.join(tmp_path, "other.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             os.path.join(tmp_path, "other.key"), "-out", other, "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            check=True, capture_output=True,
+        )
+        with open(other, "rb") as handle:
+            wrong = grpc.secure_channel(f"localhost:{r.port}",
+                                        grpc.ssl_channel_credentials(handle.read()))
+        try:
+            with pytest.raises(grpc.RpcError):
+                authorization_pb2_grpc.AuthorizationStub(wrong).Ping(
+                    A.PingRequest(), metadata=SW, timeout=3)
+        finally:
+            wrong.close()
+
+
+# ---- worker processes -------------------------------------------------------------------------
+
+
+def _serve(tmp_path, *args: str) -> tuple[subprocess.Popen, str, str]:
+    data = os.path.join(str(tmp_path), "var")
+    tokens = os.path.join(str(tmp_path), "tokens.json")
+    with open(tokens, "w") as handle:
+        json.dump({"switch-secret": {"name": "sw", "roles": ["switch"]},
+                   "marketer-secret": {"name": "mk", "roles": ["marketer"]}}, handle)
+    log = os.path.join(str(tmp_path), "serve.log")
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tessera.server.cli", "serve", "--rules", COFFEE, "--host",
+             "127.0.0.1", "--data", data, "--tokens", tokens, "--grace", "5", *args],
+            stdout=subprocess.DEVNULL, stderr=handle, start_new_session=True,
+        )
+    return process, log, data
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_workers_share_the_port_and_each_follows_activation(tmp_path) -> None:
+    port, metrics = free_ports(1), free_ports(2)
+    process, log, _data = _serve(tmp_path, "--port", str(port), "--workers", "2",
+                                 "--metrics-port", str(metrics))
+    try:
+        def up() -> bool:
+            try:
+                return all(scrape(metrics + i) is not None for i in range(2))
+            except OSError:
+                return False
+
+        wait_until(up, timeout=60, what="both workers' metrics")
+
+        def pings(worker: int) -> float:
+            key = ("tessera_requests_total", (("code", "OK"), ("method", "Authorization.Ping")))
+            return scrape(metrics + worker).get(key, 0)
+
+        # Each new channel is a new connection; the kernel spreads them over the workers.
+        for _ in range(200):
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            try:
+                authorization_pb2_grpc.AuthorizationStub(channel).Ping(
+                    A.PingRequest(), metadata=SW, timeout=5, wait_for_ready=True)
+            finally:
+                channel.close()
+            if pings(0) and pings(1):
+                break
+        assert pings(0) > 0 and pings(1) > 0, "one worker answered every connection"
+
+        def versions(worker: int) -> set[str]:
+            return {dict(labels)["version"] for (name, labels), value
+                    in scrape(metrics + worker).items()
+                    if name == "tessera_programme" and value == 1}
+
+        first = versions(0)
+        assert len(first) == 1 and versions(1) == first
+        source, files = rules_files()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            upload = rules_pb2_grpc.RulesStub(channel).Upload(R.UploadRequest(
+                rules=R.RulesSource(filename="coffee.rules", files=files, source=source
+                                    + "\nrule extra\n  when amount >= 99.00\n"
+                                      "  then cashback 1.00 into giftcard\n"),
+                activate=True), metadata=(("authorization", "Bearer marketer-secret"),),
+                timeout=30)
+        finally:
+            channel.close()
+        new = upload.version.version
+        assert {new} != first
+        # The worker that took the upload swapped at once; the other follows the announcement.
+        wait_until(lambda: versions(0) == {new} and versions(1) == {new}, timeout=10,
+                   what="both workers on the new version")
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        _stop(process)
+    with open(log) as handle:
+        text = handle.read()
+    assert "with 2 workers" in text and text.count("serving on port") == 2
+
+
+def test_interrupt_stops_cleanly_without_an_outage_message(tmp_path) -> None:
+    port = free_ports(1)
+    process, log, _data = _serve(tmp_path, "--port", str(port), "--workers", "1")
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = authorization_pb2_grpc.AuthorizationStub(channel)
+
+        def ready() -> bool:
+            try:
+                stub.Authorize(A.AuthorizeRequest(transaction=txn("int-1", member="int")),
+                               metadata=SW, timeout=5)
+                return True
+            except grpc.RpcError:
+                return False
+
+        wait_until(ready, timeout=60, what="the served programme")
+        channel.close()
+        time.sleep(0.3)  # the follower waiting on pub/sub, as it is most of the time
+        os.killpg(process.pid, signal.SIGINT)  # ^C: the server and its redis-server at once
+        assert process.wait(30) == 0
+    finally:
+        _stop(process)
+    with open(log) as handle:
+        text = handle.read()
+    assert '"method":"Authorization.Authorize"' in text
+    assert "following programme versions" not in text, text
+
+
+# ---- deadlines and stand-in -----------------------------------------------------------------
+
+
+def test_latency_estimate_follows_recent_writes() -> None:
+    estimate = LatencyEstimate(initial=0.002, floor=0.0005, cap=0.25)
+    for _ in range(50):
+        estimate.observe(0.001)
+    assert 0.001 <= estimate.needed() < 0.0015
+    for _ in range(50):
+        estimate.observe(0.020)  # Redis got slow: the estimate follows within tens of writes
+    assert 0.018 < estimate.needed() <= 0.05
+    estimate.observe(10.0)
+    assert estimate.needed() == 0.25  # capped
+    quiet = LatencyEstimate(floor=0.0005)
+    for _ in range(200):
+        quiet.observe(0.00001)
+    assert quiet.needed() == 0.0005  # never below the floor
+
+
+def test_deadline_shorter_than_the_estimated_write_is_refused(tmp_path) -> None:
+    with running(str(tmp_path), redis_timeout=2.0) as r:
+        estimate = r.service.context.write_estimate
+        for _ in range(30):
+            estimate.observe(0.6)  # writes have lately taken 0.6 s here
+        request = A.AuthorizeRequest(transaction=txn("est-1", member="est-m"))
+        with pytest.raises(grpc.RpcError) as err:
+            r.auth.Authorize(request, metadata=SW, timeout=0.4)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "nothing was written" in (err.value.details() or "")
+        assert r.client.exists(b"{m:est-m}:p") == 0
+        for _ in range(100):
+            estimate.observe(0.0003)  # fast again
+        decision = r.auth.Authorize(request, metadata=SW, timeout=0.4).decision
+        assert decision.status == "held"
+        assert estimate.needed() < 0.1
+
+
+def test_stand_in_answers_within_the_call_deadline(tmp_path) -> None:
+    # Redis waits are capped at 3 s, but a call with 0.6 s must not wait that long.
+    with running(str(tmp_path), redis_timeout=3.0) as r:
+        r.members.Enrol(M.EnrolRequest(member="slow-1"), metadata=SW)
+        r.redis.process.send_signal(signal.SIGSTOP)  # Redis hangs: connected, never answers
+        try:
+            started = time.monotonic()
+            decision = r.auth.Authorize(
+                A.AuthorizeRequest(transaction=txn("slow-t1", member="slow-1")),
+                metadata=SW, timeout=0.6).decision
+            took = time.monotonic() - started
+        finally:
+            r.redis.process.send_signal(signal.SIGCONT)
+        assert decision.stand_in and decision.status == "stand_in" and not decision.applied
+        assert took < 0.6
+        # Redis back: the retry gets the real decision (the same transaction id).
+        real = r.auth.Authorize(A.AuthorizeRequest(transaction=txn("slow-t1", member="slow-1")),
+                                metadata=SW, timeout=5).decision
+        assert not real.stand_in and real.status == "held"
+
+
+# ---- AuthorizeStream batches --------------------------------------------------------------
+
+
+def _same(a, b) -> bool:
+    return (a.status, a.charged, a.discount, a.redeemed, [x.rule for x in a.applied],
+            [(x.rule, x.reason) for x in a.skipped],
+            sorted((x.wallet, x.points, x.amount.minor_units) for x in a.balances)) == (
+        b.status, b.charged, b.discount, b.redeemed, [x.rule for x in b.applied],
+        [(x.rule, x.reason) for x in b.skipped],
+        sorted((x.wallet, x.points, x.amount.minor_units) for x in b.balances))
+
+
+def test_stream_batches_answer_in_order_as_sequential_authorize(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        def transactions(side: str) -> list[A.AuthorizeRequest]:
+            out = []
+            for i in range(12):  # three members, their purchases interleaved
+                member = f"{side}-m{i % 3}"
+                basket = [] if i % 4 == 3 else None
+                fields: dict[str, object] = {"member": member}
+                if basket is not None:
+                    fields["basket"] = basket
+                    fields["amount"] = eur(300 + i)
+                out.append(A.AuthorizeRequest(transaction=txn(f"{side}-t{i}", **fields)))
+            out.insert(5, A.AuthorizeRequest(transaction=txn(f"{side}-bad", member="x",
+                                                             channel="fax")))
+            out.insert(8, A.AuthorizeRequest(transaction=txn(f"{side}-t2", member=f"{side}-m2")))
+            return out
+
+        unary = []
+        for request in transactions("u"):
+            try:
+                unary.append(r.auth.Authorize(request, metadata=SW, timeout=10))
+            except grpc.RpcError as exc:
+                unary.append(exc)
+        stream = list(r.auth.AuthorizeStream(iter(transactions("s")), metadata=SW, timeout=30))
+        assert len(stream) == len(unary)
+        for u, s, request in zip(unary, stream, transactions("s"), strict=True):
+            if isinstance(u, grpc.RpcError):
+                assert s.error_code == u.code().name and s.error_field == "transaction.channel"
+                continue
+            assert s.decision.txn_id == request.transaction.txn_id  # in order
+            assert _same(u.decision, s.decision), (u.decision, s.decision)
+        welcomes = [s.decision.txn_id for s in stream
+                    if any(a.rule == "welcome" for a in s.decision.applied)]
+        # Each member's first purchase only (s-t2 twice: the repeat is its stored answer).
+        assert welcomes == ["s-t0", "s-t1", "s-t2", "s-t2"]
+        # The repeated transaction id is the stored answer again, in stream as in unary.
+        repeat = [s for s in stream if s.decision.txn_id == "s-t2"]
+        assert len(repeat) == 2 and repeat[0].decision == repeat[1].decision
+        m2 = r.members.GetMember(M.GetMemberRequest(member="s-m2"), metadata=SW)
+        assert m2.txn_count == 4
+
+
+def test_diff_compares_what_rules_mean(tmp_path) -> None:
+    source, files = rules_files()
+    reformatted = source.replace(
+        "rule welcome\n  priority 100\n  when member.txn_count = 0\n",
+        "# a comment that was not there\nrule welcome\n    priority   100\n"
+        "    when member.txn_count = 0   # still the first purchase\n",
+    ).replace("  when basket.qty(category in hot_drinks) >= 2 and channel = pos",
+              "  when basket.qty(category in hot_drinks) >= 3 and channel = pos")
+    assert reformatted.count("txn_count = 0   #") == 1 and ">= 3 and channel" in reformatted
+    reformatted += "\nrule late_extra\n  when amount >= 50.00\n  then cashback 2.00 into giftcard\n"
+    with running(str(tmp_path)) as r:
+        def upload(text: str) -> str:
+            return r.rules.Upload(R.UploadRequest(rules=R.RulesSource(
+                filename="coffee.rules", source=text, files=files)), metadata=MK).version.version
+
+        old, new = upload(source), upload(reformatted)
+        diff = r.rules.Diff(R.DiffRequest(from_version=old, to_version=new), metadata=MK)
+        assert list(diff.added) == ["late_extra"]
+        assert not diff.removed
+        assert list(diff.changed) == ["tea_basket"]  # welcome was only reformatted
+        back = r.rules.Diff(R.DiffRequest(from_version=new, to_version=old), metadata=MK)
+        assert list(back.removed) == ["late_extra"] and list(back.changed) == ["tea_basket"]
