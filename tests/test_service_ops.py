@@ -405,3 +405,28 @@ def test_diff_compares_what_rules_mean(tmp_path) -> None:
         assert list(diff.changed) == ["tea_basket"]  # welcome was only reformatted
         back = r.rules.Diff(R.DiffRequest(from_version=new, to_version=old), metadata=MK)
         assert list(back.removed) == ["late_extra"] and list(back.changed) == ["tea_basket"]
+
+
+def test_prefetch_answers_first_commands_from_one_pipeline(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        client = r.service.context.directory.client
+        client.set("pf:a", "1")
+        client.set("pf:b", "22")
+        client.set("pf:h", "x")
+
+        def strlens() -> int:
+            return int(r.client.info("commandstats").get("cmdstat_strlen", {}).get("calls", 0))
+
+        calls = [lambda: client.strlen("pf:a"), lambda: client.strlen("pf:b"),
+                 lambda: client.hget("pf:h", "f")]  # the last one fails: a string, not a hash
+        before = strlens()
+        with client.prefetch(calls):
+            assert strlens() == before + 2  # sent on entry, in one pipeline
+            client.set("pf:a", "changed")  # not recorded: goes to Redis now
+            assert calls[0]() == 1 and calls[1]() == 2  # as the pipeline read them
+            with pytest.raises(Exception, match="WRONGTYPE"):
+                calls[2]()  # the recorded error, raised where the call meets it
+            assert strlens() == before + 2  # replayed, not sent again
+            assert calls[0]() == 7  # each reply serves once; then Redis as usual
+        assert strlens() == before + 3
+        assert calls[1]() == 2

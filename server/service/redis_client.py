@@ -10,12 +10,18 @@ commands on it directly; pipelines, pub/sub and scripts work as with ``redis.Red
 A connection that fails is disconnected by redis-py itself (reads and sends disconnect on
 any error), so the next command on it reconnects and never reads a stale reply.  When a
 thread ends, its connection goes back to the pool.
+
+:meth:`ServiceRedis.prefetch` sends the first command of several calls in one pipeline
+before the calls run (AuthorizeStream reads a batch's member snapshots so: one round trip
+instead of one a member).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -40,6 +46,11 @@ class _Held:
             self.pool.release(self.conn)
 
 
+class _Recorded(BaseException):
+    """Stops a call at its first command while :meth:`ServiceRedis.prefetch` records it (a
+    BaseException, so that no handler of Redis errors on the way takes it for one)."""
+
+
 class ServiceRedis(redis.Redis):
     """``redis.Redis`` whose commands run on the calling thread's own connection."""
 
@@ -48,11 +59,64 @@ class ServiceRedis(redis.Redis):
         self._mine = threading.local()
 
     def _execute_command(self, *args: Any, **options: Any) -> Any:
-        held = getattr(self._mine, "held", None)
+        mine = self._mine
+        recording = getattr(mine, "recording", None)
+        if recording is not None:
+            recording.append((args, options))
+            raise _Recorded
+        ready = getattr(mine, "ready", None)
+        if ready:
+            try:
+                replies = ready.get(args)
+            except TypeError:  # an argument that is no plain value was never recorded
+                replies = None
+            if replies:
+                reply = replies.popleft()
+                if isinstance(reply, Exception):
+                    raise reply
+                return reply
+        held = getattr(mine, "held", None)
         if held is None:
             pool = self.connection_pool
-            held = self._mine.held = _Held(pool, pool.get_connection())
+            held = mine.held = _Held(pool, pool.get_connection())
         return self._send_command_parse_response(held.conn, args[0], *args, **options)
+
+    @contextlib.contextmanager
+    def prefetch(self, calls: Sequence[Callable[[], object]]) -> Iterator[None]:
+        """Within the block, each of ``calls``' first Redis command is answered from one
+        pipeline sent on entry.
+
+        On entry each call runs up to its first command, which is recorded instead of sent
+        (so a call must do nothing before its first command that it cannot do twice: a
+        read such as a member snapshot).  The recorded commands go in one pipeline; in the
+        block, a command equal to a recorded one gets its reply (or its error) once, from
+        this thread only; anything else goes to Redis as usual.  Leftovers are dropped on
+        exit.  Should the pipeline fail, the calls meet Redis themselves."""
+        mine = self._mine
+        recorded: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        mine.recording = recorded
+        try:
+            for call in calls:
+                with contextlib.suppress(Exception, _Recorded):
+                    call()
+        finally:
+            mine.recording = None
+        ready: dict[tuple[Any, ...], collections.deque[Any]] = {}
+        if recorded:
+            pipe = self.pipeline(transaction=False)
+            for args, options in recorded:
+                pipe.execute_command(*args, **options)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except redis.RedisError:
+                replies = []
+            for (args, _options), reply in zip(recorded, replies, strict=False):
+                ready.setdefault(args, collections.deque()).append(reply)
+        mine.ready = ready
+        try:
+            yield
+        finally:
+            mine.ready = None
 
     def close(self) -> None:
         held = getattr(self._mine, "held", None)
