@@ -430,3 +430,20 @@ def test_prefetch_answers_first_commands_from_one_pipeline(tmp_path) -> None:
             assert calls[0]() == 7  # each reply serves once; then Redis as usual
         assert strlens() == before + 3
         assert calls[1]() == 2
+
+
+def test_request_log_lines_are_written_in_batches(tmp_path, caplog) -> None:
+    caplog.set_level("INFO", logger="tessera.requests")
+    with running(str(tmp_path)) as r:
+        for i in range(3):
+            r.auth.Ping(A.PingRequest(), metadata=(*SW, ("x-request-id", f"rid-{i}")))
+        r.service.requests.flush()
+        lines = [json.loads(line) for record in caplog.records
+                 if record.name == "tessera.requests" for line in record.getMessage().split("\n")]
+        assert [(x["method"], x["code"], x["request_id"]) for x in lines] == [
+            ("Authorization.Ping", "OK", f"rid-{i}") for i in range(3)]
+        assert all(x["ms"] >= 0 and x["peer"] for x in lines)
+        # A call with no request id gets one made here, echoed in the trailers.
+        _reply, call = r.auth.Ping.with_call(A.PingRequest(), metadata=SW)
+        made = dict(call.trailing_metadata())["x-request-id"]
+        assert made and not made.startswith("rid-")

@@ -69,7 +69,7 @@ class Service:
             time.sleep(notice)
         self.server.stop(grace).wait()
         self.registry.stop()
-        self.requests.flush()
+        self.requests.close()
 
     def wait(self) -> None:
         self.server.wait_for_termination()

@@ -92,6 +92,7 @@ class RequestLog:
         self._queue: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     def enabled(self) -> bool:
@@ -104,16 +105,27 @@ class RequestLog:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is None:
+            if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._run, name="tessera-request-log", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer (lines queued later are written by the
+        next :meth:`flush`, if any)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=5)
+        self.flush()
 
     def flush(self) -> None:
         lines = []
