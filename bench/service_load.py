@@ -323,3 +323,107 @@ def closed_loop(
         hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
     wall, cpu = time.perf_counter() - wall0, cpu_clock() - cpu0
     return ClosedLoopResult(hist, n, wall, cpu)
+
+
+# ---- two checkouts side by side ---------------------------------------------------------------
+
+
+def compare_checkouts(
+    trees: dict[str, str], tmp: str, rounds: int = 4, burst: int = 400, rules: int = 1_000
+) -> dict[str, dict[str, float]]:
+    """Server CPU µs per call of ``tessera serve`` from each checkout (name -> path, each
+    with its own ``.venv``), all on one redis-server, in alternating bursts (Ping, Authorize,
+    AuthorizeStream items), so that machine load falls on every side alike: a before/after
+    figure from one run."""
+    from bench.workload import generate_program, generate_transactions
+
+    redis_server = RedisServer(os.path.join(tmp, "redis"), port=redis_port()).start()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    channels: list[grpc.Channel] = []
+    try:
+        client = redis_client(redis_server.url, 1.0)
+        publish(client, generate_program(rules), f"generated-{rules}.rules")
+        tokens = os.path.join(tmp, "tokens.json")
+        with open(tokens, "w", encoding="utf-8") as handle:
+            json.dump({TOKEN: {"name": "bench-switch", "roles": [SWITCH]}}, handle)
+        stubs = {}
+        for name, tree in trees.items():
+            port = free_port()
+            with open(os.path.join(tmp, f"{name}.log"), "wb") as log:
+                procs[name] = subprocess.Popen(
+                    [os.path.join(tree, ".venv", "bin", "python"), "-m", "tessera.server.cli",
+                     "serve", "--redis", redis_server.url, "--host", "127.0.0.1", "--port",
+                     str(port), "--workers", "1", "--tokens", tokens, "--data",
+                     os.path.join(tmp, f"var-{name}")],
+                    cwd=tree, env={**os.environ, "PYTHONPATH": ""}, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=log,
+                )
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            channels.append(channel)
+            wait_serving(channel, None, 120)
+            stubs[name] = authorization_pb2_grpc.AuthorizationStub(channel)
+        txns = generate_transactions(2_000)
+        requests = {name: Requests(txns, f"cmp-{name}-{time.time_ns()}") for name in trees}
+        kinds = ("ping", "authorize", "stream")
+        cpu = {(name, kind): 0.0 for name in trees for kind in kinds}
+        count = dict.fromkeys(cpu, 0)
+        ping = A.PingRequest()
+        for r in range(rounds + 1):  # round 0 warms up
+            for kind in kinds:
+                order = list(trees) if r % 2 else list(trees)[::-1]
+                for name in order:
+                    stub, pid = stubs[name], procs[name].pid
+                    batch = requests[name].batch(burst * 2) if kind == "stream" else None
+                    c0 = process_cpu_seconds(pid)
+                    if batch is not None:
+                        n = len(list(stub.AuthorizeStream(iter(batch), metadata=METADATA)))
+                    else:
+                        for _ in range(burst):
+                            if kind == "ping":
+                                stub.Ping(ping, metadata=METADATA)
+                            else:
+                                stub.Authorize(requests[name](), metadata=METADATA)
+                        n = burst
+                    if r:
+                        cpu[(name, kind)] += process_cpu_seconds(pid) - c0
+                        count[(name, kind)] += n
+        return {
+            name: {kind: cpu[(name, kind)] / count[(name, kind)] * 1e6 for kind in kinds}
+            for name in trees
+        }
+    finally:
+        for channel in channels:
+            channel.close()
+        for process in procs.values():
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        redis_server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.service_load NAME=PATH NAME=PATH [--rounds N] [--burst N]``."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=compare_checkouts.__doc__)
+    parser.add_argument("trees", nargs="+", metavar="NAME=PATH")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--burst", type=int, default=400)
+    args = parser.parse_args(argv)
+    trees = dict(tree.split("=", 1) for tree in args.trees)
+    with tempfile.TemporaryDirectory(prefix="tessera-svc-cmp-") as tmp:
+        figures = compare_checkouts(trees, tmp, args.rounds, args.burst)
+    print("server CPU µs per call (one run, alternating bursts)")
+    for name, f in figures.items():
+        print(f"{name:<10} ping {f['ping']:8.1f}  authorize {f['authorize']:8.1f}  "
+              f"stream item {f['stream']:8.1f}  authorize/ping {f['authorize'] / f['ping']:5.2f}"
+              f"  stream per core / unary {f['authorize'] / f['stream']:5.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
