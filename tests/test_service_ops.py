@@ -447,3 +447,19 @@ def test_request_log_lines_are_written_in_batches(tmp_path, caplog) -> None:
         _reply, call = r.auth.Ping.with_call(A.PingRequest(), metadata=SW)
         made = dict(call.trailing_metadata())["x-request-id"]
         assert made and not made.startswith("rid-")
+
+
+def test_stream_without_an_active_version_answers_each_request_and_goes_on(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        registry = r.service.registry
+        registry.stop()  # the follower would load the active version again
+        active = registry.active
+        registry.active = None  # as a process that has not loaded a version yet
+        try:
+            requests = [A.AuthorizeRequest(transaction=txn(f"nv-{i}", member="nv"))
+                        for i in range(3)]
+            replies = list(r.auth.AuthorizeStream(iter(requests), metadata=SW, timeout=10))
+        finally:
+            registry.active = active
+        assert [x.error_code for x in replies] == ["UNAVAILABLE"] * 3
+        assert [x.txn_id for x in replies] == ["nv-0", "nv-1", "nv-2"]

@@ -233,7 +233,10 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         Transactions of the same member are decided in turn, one per round, so each sees
         the one before (as sequential Authorize calls would); a write refused because the
         state moved meanwhile (another process, a shared budget) is decided again alone."""
-        rt = self.ctx.runtime()
+        try:
+            rt = self.ctx.runtime()
+        except TesseraError as exc:  # no version active yet: each request says so
+            return [_error_reply(request, exc) for request in requests]
         program = rt.compiled.program
         out: list[A.AuthorizeResponse | None] = [None] * len(requests)
         pending: list[tuple[int, Transaction]] = []
