@@ -19,8 +19,8 @@ from tessera.server.service.versions import VersionStore, compile_with_files
 from bench import test_bench_service as svc
 from bench.harness import Results, RunOptions
 from bench.service_load import Requests, open_loop, percentiles
-from bench.suite_engine import run_compile
 from bench.suite_e2e import stack
+from bench.suite_engine import run_compile
 from bench.workload import generate_program, generate_transactions
 
 SWAP_RULES = 10_000

@@ -77,7 +77,7 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     if root is None:
         return  # an installed copy without bench/: the command says so when run
     if root not in sys.path:
-        sys.path.insert(0, root)
+        sys.path.append(root)  # appended: the installed ``tessera`` must win over the folder
     from bench.runner import add_arguments
 
     add_arguments(parser)
