@@ -215,7 +215,7 @@ def e2e_p50(stack, txns) -> float:
     return percentiles(a)["p50"] / percentiles(p)["p50"]
 
 
-def e2e_p99(stack, txns, rate: int = 100, windows: int = 4, seconds: float = 2.0) -> float:
+def e2e_p99(stack, txns, rate: int = 100, windows: int = 12, seconds: float = 0.6) -> float:
     from bench import test_bench_service as svc
     from bench.service_load import Requests, open_loop, percentiles
     from tessera.v1 import authorization_pb2 as A

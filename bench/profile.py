@@ -7,6 +7,8 @@ Three views of the same path, each on the generated 1,000-rule programme:
   server does for a call except gRPC's transport and the interceptors;
 * ``stages.json``: the per-stage timers of bench/stages.py (decode, member read, match,
   budgets, walk, Redis write, encode);
+* ``client.json``: a bare EVALSHA through redis-py against the same command sent raw on
+  the same connection, and the one-time cost of the hold index's slot tags;
 * ``pyspy.txt`` (collapsed stacks) and ``pyspy-top.txt``: py-spy sampling a
   ``tessera serve --workers 1`` process under a saturating load, transport included (when
   py-spy is installed and may attach: it needs ptrace).
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -96,6 +99,46 @@ def _top_tottime(stats: pstats.Stats, n: int) -> list[str]:
     return out
 
 
+def client_overhead(out: Path) -> list[str]:
+    """What the Redis client library adds to one command, and one-time costs on the path:
+    the same ``EVALSHA`` of ``return 1`` through ``redis.Redis`` and as raw
+    ``send_command``/``read_response`` on the same connection, alternately."""
+    from tessera.server.redis_runtime import RedisServer
+    from tessera.server.wallets import keys
+
+    from bench.harness import interleaved
+
+    with tempfile.TemporaryDirectory(prefix="tessera-profile-redis-") as folder, \
+            RedisServer(folder) as server:
+        client = server.client()
+        sha = client.script_load("return 1")
+        connection = client.connection_pool.get_connection()
+
+        def raw() -> object:
+            connection.send_command("EVALSHA", sha, 0)
+            return connection.read_response()
+
+        timed = interleaved({"client": lambda: client.evalsha(sha, 0), "raw": raw}, rounds=15)
+        client.connection_pool.release(connection)
+        client.close()
+    started = time.perf_counter()
+    keys.slot_tags.__wrapped__()  # the uncached body: what the first caller in a process pays
+    slot_tags_ms = (time.perf_counter() - started) * 1e3
+    figures = {
+        "evalsha via redis.Redis µs": timed["client"] * 1e6,
+        "evalsha raw on the same connection µs": timed["raw"] * 1e6,
+        "client library overhead per command µs": (timed["client"] - timed["raw"]) * 1e6,
+        "keys.slot_tags() first call ms": slot_tags_ms,
+    }
+    (out / "client.json").write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    lines = ["## Redis client path and one-time costs", "", "| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {v:,.1f} |" for k, v in figures.items()]
+    lines += ["", "Each authorisation makes two Redis commands (the member read and the write; a "
+              "third when a matched rule has a budget), each paying the client overhead; "
+              "`slot_tags` runs on the first authorisation of each process.", ""]
+    return lines
+
+
 def profile_pyspy(out: Path, txns: list, seconds: float = 6.0) -> list[str]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -154,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
              f"- date {meta['date']}, commit `{meta.get('git_commit')}`, {meta['cores']} cores, "
              f"load average {meta['load_average']}", ""]
     lines += profile_servicer(out, txns)
+    lines += client_overhead(out)
     if not args.no_pyspy:
         lines += profile_pyspy(out, txns)
     (out / "profile.md").write_text("\n".join(lines) + "\n")
