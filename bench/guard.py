@@ -272,6 +272,8 @@ def run(out: Path | None, log: Callable[[str], None]) -> int:
     elapsed = time.perf_counter() - started
     log(summary(outcomes))
     log(f"guard took {elapsed:.0f} s")
+    passed = sum(o.ok for o in outcomes)
+    log(f"guard: {passed} passed, {len(outcomes) - passed} failed")
     if out is not None:
         from bench.report import write
 
