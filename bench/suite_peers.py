@@ -80,6 +80,7 @@ def _size(results: Results, options: RunOptions, n: int) -> None:
         results.check(f"zen-engine / Tessera, one at a time, {n:,} rules (x)", ratio, ">=",
                       TARGETS[n])
     results.point(COST, "zen-engine", n, zen_us)
+    results.point(COST, "Tessera compiled, peers' sample", n, tessera_us)
     results.point(BATCH, "zen-engine, one at a time", n, zen_us)
 
     # Batches of the same transactions.
