@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import tempfile
 from collections.abc import Iterator
 
@@ -27,10 +28,17 @@ SWEEP = (100, 200, 400, 600, 800, 1_000, 1_300, 1_600, 2_000, 2_500, 3_000)
 
 
 @contextlib.contextmanager
-def stack(rules: int = svc.RULES) -> Iterator[Stack]:
-    """The service suite's stack: redis-server, the generated programme active, a server."""
+def stack(rules: int = svc.RULES, own_process: bool = False) -> Iterator[Stack]:
+    """The service suite's stack: redis-server, the generated programme active, a server.
+
+    In this process by default (the breakdown and activation suites reach into its
+    runtime); with ``own_process`` in a ``tessera serve`` child where ``running`` offers it,
+    so that the server's CPU is its own."""
+    options = {}
+    if own_process and "process" in inspect.signature(running).parameters:
+        options["process"] = True
     with tempfile.TemporaryDirectory(prefix="tessera-bench-svc-") as folder, running(
-        folder, generate_program(rules), f"generated-{rules}.rules"
+        folder, generate_program(rules), f"generated-{rules}.rules", **options
     ) as s:
         gc.collect()
         gc.freeze()  # as a server does once its programme is loaded
@@ -41,7 +49,7 @@ def run(results: Results, options: RunOptions) -> None:
     bridge = FiguresBridge(results)
     bench = Benchmark()
     txns = generate_transactions(2_000)
-    with stack() as s:
+    with stack(own_process=True) as s:
         svc.test_floor(bench, bridge, s, txns)
         for kind in ("empty", "authorize"):
             for rate in svc.RATES:
