@@ -245,13 +245,13 @@ def _merged(hists):
     return out
 
 
-def run(out: Path | None, log: Callable[[str], None]) -> int:
+def run(out: Path | None, log: Callable[[str], None], path: Path = GUARD_FILE) -> int:
     import gc
 
     from bench.suite_e2e import stack
     from bench.workload import generate_transactions
 
-    thresholds, attempts = load()
+    thresholds, attempts = load(path)
     started = time.perf_counter()
     wallets = None
     with stack() as s:
@@ -296,8 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench-guard", description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "guard"),
                         help="where to write the guard's figures (default bench/results/guard)")
+    parser.add_argument("--thresholds", default=str(GUARD_FILE), metavar="FILE",
+                        help="the thresholds (default bench/guard.toml)")
     args = parser.parse_args(argv)
-    return run(Path(args.out), lambda m: print(m, flush=True))
+    return run(Path(args.out), lambda m: print(m, flush=True), Path(args.thresholds))
 
 
 if __name__ == "__main__":
