@@ -4,14 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv build run test test-slow lint bench debug clean proto
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: help venv build run test test-slow lint bench bench-quick bench-pytest bench-guard profile debug clean proto
 
 help:
 	@echo "make run        serve the example programme over gRPC (embedded Redis, ./var)"
 	@echo "make proto      regenerate tessera/v1 from proto/ (generated code is committed)"
 	@echo "make test       set up .venv, build the extension, run the test suite"
 	@echo "make test-slow  the slow/load tests (marker: slow)"
-	@echo "make bench      benchmark suites (pytest-benchmark)"
+	@echo "make bench      every benchmark suite; report in bench/results/<date> (tessera bench)"
+	@echo "make bench-quick the same, shorter (sizes 100-10,000, fewer rounds)"
+	@echo "make bench-guard the CI guard: four same-run ratios against bench/guard.toml"
+	@echo "make profile    where an authorisation spends its time (bench/results/profile)"
+	@echo "make bench-pytest the pytest-benchmark suites in bench/ (test_bench_*.py)"
 	@echo "make lint       ruff"
 	@echo "make debug      rebuild the extension with bounds checks and line tracing"
 
@@ -44,8 +50,25 @@ test-slow: build
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine ext server bench tests tessera
 
-bench: build
+# The bench extra (peers, matplotlib, py-spy) is installed for the benchmark targets only.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: build $(BENCH_STAMP)
+	$(VENV)/bin/tessera bench $(BENCH_ARGS)
+
+bench-quick: build $(BENCH_STAMP)
+	$(VENV)/bin/tessera bench --quick $(BENCH_ARGS)
+
+bench-pytest: build
 	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name
+
+bench-guard: build
+	$(PY) -m bench.guard
+
+profile: build $(BENCH_STAMP)
+	$(PY) -m bench.profile
 
 debug: $(STAMP)
 	TESSERA_DEBUG=1 $(PY) setup.py --quiet build_ext --inplace --force

@@ -3,6 +3,8 @@
 ``tessera check FILE...``      compile programmes and report every diagnostic
 ``tessera simulate FILE ...``  decide a JSON-lines stream of transactions in memory
 ``tessera serve [...]``        run the gRPC service (server/service, docs/service.md)
+``tessera bench [...]``        run the benchmark suites of a source checkout (bench/,
+                               docs/benchmarks.md) and write a results folder
 
 Exit codes: 0 success, 1 errors in the input (rules or transactions), 2 usage or I/O.
 """
@@ -57,7 +59,38 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert")
     serve.add_argument("--tls-key")
     serve.add_argument("--tls-client-ca")
+    bench = commands.add_parser("bench", help="run the benchmark suites, write a report")
+    _bench_arguments(bench)
     return parser
+
+
+def _bench_root() -> str | None:
+    """The source checkout whose bench/ the installed package comes from, if any."""
+    import os
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return here if os.path.isfile(os.path.join(here, "bench", "runner.py")) else None
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    root = _bench_root()
+    if root is None:
+        return  # an installed copy without bench/: the command says so when run
+    if root not in sys.path:
+        sys.path.append(root)  # appended: the installed ``tessera`` must win over the folder
+    from bench.runner import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if _bench_root() is None:
+        print("tessera bench: the benchmarks run from a source checkout (bench/ not found)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from bench.runner import run_command
+
+    return run_command(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     tls_client_ca=args.tls_client_ca,
                 )
             )
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "check":
             return cmd_check(args.files, sys.stdout, sys.stderr)
         return cmd_simulate(

@@ -1,0 +1,79 @@
+"""The stages of one authorisation, timed one by one on the service's own parts.
+
+What the servicer does for an ``Authorize`` call, cut where the parts meet: the request's
+bytes parsed, the message turned into a transaction (``convert.transaction_in``), the
+member read (``WalletStore.snapshot``), ``match``, the budgets of the matched rules read,
+the walk (``Walker.decide``), the write (``WalletStore.authorize``) and the answer encoded
+(``convert.decision_out`` and its bytes).  Each request gets a fresh transaction id, so
+the write is a real first authorisation, not an idempotent replay.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+
+from tessera.engine.model import Transaction
+from tessera.server.service import convert
+from tessera.server.service.servicers import decision_id
+from tessera.server.service.versions import Runtime
+
+from bench.service_load import request_for
+from tessera.v1 import authorization_pb2 as A
+
+STAGES = (
+    "decode (bytes → message)",
+    "decode (message → transaction)",
+    "member read (snapshot)",
+    "match",
+    "budgets read",
+    "walk (decide)",
+    "Redis write (authorize)",
+    "encode (decision → bytes)",
+)
+
+
+def wire_requests(txns: Sequence[Transaction], prefix: str, n: int) -> list[bytes]:
+    """``n`` serialised AuthorizeRequests with transaction ids never used before."""
+    return [
+        request_for(txns[i % len(txns)], f"{prefix}-{i:07d}").SerializeToString()
+        for i in range(n)
+    ]
+
+
+def time_stages(rt: Runtime, wires: Sequence[bytes]) -> dict[str, list[float]]:
+    """Seconds each stage took, per request, in the order of :data:`STAGES`."""
+    program = rt.compiled.program
+    store, walker, match = rt.store, rt.walker, rt.compiled.match
+    out: dict[str, list[float]] = {name: [] for name in STAGES}
+    lists = [out[name] for name in STAGES]
+    clock = time.perf_counter
+    for wire in wires:
+        t0 = clock()
+        msg = A.AuthorizeRequest.FromString(wire)
+        t1 = clock()
+        txn = convert.transaction_in(msg.transaction, program, msg.HasField("transaction"))
+        t2 = clock()
+        snapshot = store.snapshot(txn.member, txn.time)
+        t3 = clock()
+        matched = match(txn, snapshot.state)
+        t4 = clock()
+        counters = store.counters(snapshot, matched)
+        t5 = clock()
+        decision = walker.decide(txn, snapshot.state, matched, counters)
+        t6 = clock()
+        result = store.authorize(txn, decision, snapshot)
+        t7 = clock()
+        A.AuthorizeResponse(
+            decision=convert.decision_out(result, program, decision_id(txn.member, txn.txn_id))
+        ).SerializeToString()
+        t8 = clock()
+        marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
+        for i, values in enumerate(lists):
+            values.append(marks[i + 1] - marks[i])
+    return out
+
+
+def medians_us(times: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) * 1e6 for name, values in times.items()}
