@@ -1,4 +1,4 @@
-# cython: annotation_typing=False
+# cython: annotation_typing=False, boundscheck=True, wraparound=True
 """The decision walk: matched rules in, a decision out.
 
 Matches arrive in walk order (priority, then file order).  The walk runs in two passes
@@ -207,7 +207,7 @@ class Walker:
         usage = []
         chosen = []  # plan, discount, value room: three items per applied rule
         stopped_by = None
-        local_days = -1
+        local_days = None
         member_id = member.member if member is not None else txn.member
         plans = self._plans
         basket_cache: dict[int, int] = {}
@@ -224,7 +224,7 @@ class Walker:
                     continue
             room = None
             if plan.counted and counters is not None:
-                if local_days < 0:  # as timezone.local_day, with the table at hand
+                if local_days is None:  # as timezone.local_day, with the table at hand
                     now = txn.time
                     offset = self._tz_offsets[bisect_right(self._tz_starts, now) - 1]
                     local_days = (now + offset) // 86_400
