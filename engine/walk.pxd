@@ -6,7 +6,7 @@
 
 cimport cython
 
-cdef int _GENERAL, _CASHBACK, _EARN
+cdef int _GENERAL, _CASHBACK, _EARN, _MARKS
 
 
 cdef class _Plan:
@@ -83,6 +83,8 @@ cdef int _EVERY, _TEXT, _NUMBER, _ALL_OF, _ANY_OF, _NONE_OF
 cdef bint _line_holds(tuple test, object line) except -1
 cpdef object _filter_amount(tuple test, object basket)
 
+@cython.locals(effects=list)
+cdef object _marks_only(_Plan plan)
 cdef object _room(_Plan plan, object member, object counters, object local_days)
 cdef object _usage(_Plan plan, object value, object local_days, list out)
 cdef object _points_money(object points_value, object points)

@@ -15,11 +15,13 @@ zero, so any remainder stays with the programme.
 
 The walk runs once per transaction on the request path, so everything a rule allows to be
 worked out in advance is, in :class:`_Plan`: its effects as flat tuples, its skip messages,
-its funders' names, and its *shape*.  Most rules give one cashback or one earn to one funder;
-those take a short path that builds only the objects the decision returns.  Every other rule
-(discounts, several effects, shared funding) and any rule a value limit may cut takes the
-general path.  This module is also compiled by Cython (``walk.pxd`` types it); the plain
-Python module is the same source and serves when the extension is not built.
+its funders' names, and its *shape*.  Most rules give one cashback or one earn to one funder,
+or only entries and tags; those take a short path that builds only the objects the decision
+returns.  Every other rule (discounts, several effects, shared funding), and a cashback or
+earn that a value limit or budget may cut, takes the general path.
+
+This module is also compiled by Cython (``walk.pxd`` types it); the plain Python module is
+the same source and serves where the extension is not built.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ except ImportError:
 _GENERAL = 0
 _CASHBACK = 1  # one cashback effect and nothing else, one funder
 _EARN = 2  # one earn effect and nothing else, one funder
+_MARKS = 3  # only entries and tags: nothing of value, so no funders and nothing to cut
 
 
 class _Plan:
@@ -153,6 +156,8 @@ class _Plan:
                 self.shape = _CASHBACK
             elif len(self.earns) == 1 and not self.cashbacks:
                 self.shape = _EARN
+        if fast and self.others and not (self.discounts or self.cashbacks or self.earns):
+            self.shape = _MARKS
 
 
 def _timing(wallet: P.Wallet) -> tuple[str, int, int]:
@@ -253,7 +258,9 @@ class Walker:
             plan = chosen[i]
             room = chosen[i + 2]
             shape = plan.shape
-            if room is None and shape != _GENERAL:
+            if shape == _MARKS:
+                result = _marks_only(plan)
+            elif room is None and shape != _GENERAL:
                 if shape == _CASHBACK:
                     result = self._cashback_only(plan, ctx)
                 else:
@@ -480,6 +487,15 @@ class Walker:
             # Name what bound the redemption: where it may be spent, the charge, or the balance.
             reason = (refusal or "amount") if eligible <= available else "balance"
         return Redemption(wallet.name, requested, amount, points, reason)
+
+
+def _marks_only(plan: _Plan) -> Applied:
+    """Entries and tags alone: no value, so no funders, and no limit can cut them."""
+    effects = [
+        _effect(kind, 0, count, None, draw, segment, None, None)
+        for kind, count, draw, segment in plan.others
+    ]
+    return _applied(plan.name, effects, 0, [])
 
 
 # ---- basket filters

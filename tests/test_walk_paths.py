@@ -1,7 +1,7 @@
 """The walk's short paths and its compiled build decide exactly as its general Python path.
 
 * ``Walker(fast=False)`` sends every rule down the general path; the usual walker takes
-  the short path for one cashback or one earn to one funder.
+  a short path for one cashback or one earn to one funder, and for entries and tags alone.
 * ``tessera.engine.walk`` is the Cython build where it is built; the same source loaded as
   plain Python, with and without the compiled record constructors, must agree with it.
 * The walk reads basket filters itself; :class:`Reference` is the oracle for them.
@@ -243,6 +243,7 @@ def test_the_short_paths_are_taken_by_the_usual_rules():
     compiled = compile_source(generate_program(300, seed=7), "g.rules")
     shapes = [plan.shape for plan in PLAIN.Walker(compiled.program)._plans]
     assert shapes.count(PLAIN._CASHBACK) > 20 and shapes.count(PLAIN._EARN) > 20
+    assert shapes.count(PLAIN._MARKS) > 5
     general = PLAIN.Walker(compiled.program, fast=False)._plans
     assert {plan.shape for plan in general} == {PLAIN._GENERAL}
 
