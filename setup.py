@@ -43,4 +43,18 @@ modules = cythonize(
 for module in modules:
     module.name = f"tessera.ext.{module.name}"
 
-setup(ext_modules=modules)
+# The decision walk is a plain Python module that Cython compiles as it stands, typed by
+# the .pxd beside it; where the extension is not built, the same source imports as Python.
+walk = cythonize(
+    [
+        Extension(name, [source], extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"])
+        for name, source in (("walk", "engine/walk.py"), ("_records", "engine/_records.pyx"))
+    ],
+    compiler_directives=directives,
+    annotate=DEBUG,
+    include_path=["engine"],
+)
+for module in walk:
+    module.name = f"tessera.engine.{module.name}"
+
+setup(ext_modules=modules + walk)

@@ -1,0 +1,210 @@
+# cython: language_level=3
+"""Build the decision's dataclass instances without running their ``__init__``.
+
+A decision is a dozen or more small objects (:mod:`engine.decision`), and calling a
+dataclass runs its generated ``__init__`` as a Python frame: on the walk's path that costs
+more than the walk's arithmetic.  These functions allocate an instance of the very same
+class and store each field into its slot directly, which gives a genuine, equal instance
+(``orjson``, ``dataclasses.replace`` and ``==`` see no difference) for a fraction of the
+work.  :func:`_layout` checks at import that each class is laid out as assumed: slots named
+exactly as its fields, in order, and nothing run by ``__init__`` besides storing them.  If
+a class ever changes shape the import fails and the walk calls the classes themselves.
+"""
+
+import dataclasses
+
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+
+from tessera.engine.decision import Applied, Decision, EffectResult, FunderLine, Skipped, Usage
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char* name
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    PyObject* PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems) except NULL
+    int T_OBJECT_EX
+
+
+cdef enum:
+    MAX_FIELDS = 12
+
+
+cdef class _Layout:
+    """Where each field of one dataclass lives inside its instances."""
+
+    cdef PyTypeObject* type
+    cdef object cls
+    cdef Py_ssize_t count
+    cdef Py_ssize_t offsets[MAX_FIELDS]
+
+
+cdef _Layout _layout(object cls):
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    if (
+        cls.__dict__.get("__slots__") != names
+        or len(names) > MAX_FIELDS
+        or hasattr(cls, "__post_init__")
+        or any(f.init is False for f in dataclasses.fields(cls))
+    ):
+        raise ImportError(f"{cls.__name__} is not a plain slotted dataclass")
+    cdef _Layout layout = _Layout()
+    layout.cls = cls
+    layout.type = <PyTypeObject*>cls
+    layout.count = len(names)
+    cdef PyMemberDef* member
+    for i, name in enumerate(names):
+        descriptor = cls.__dict__[name]
+        if type(descriptor).__name__ != "member_descriptor":
+            raise ImportError(f"{cls.__name__}.{name} is not a slot")
+        member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
+        if member.type != T_OBJECT_EX or member.offset <= 0:
+            raise ImportError(f"{cls.__name__}.{name} is not an object slot")
+        layout.offsets[i] = member.offset
+    return layout
+
+
+cdef inline void _put(PyObject* obj, Py_ssize_t offset, object value) noexcept:
+    # The fresh instance's slots are NULL: store a new reference, nothing to release.
+    Py_INCREF(value)
+    (<PyObject**>((<char*>obj) + offset))[0] = <PyObject*>value
+
+
+cdef inline object _new(_Layout layout):
+    cdef PyObject* raw = PyType_GenericAlloc(layout.type, 0)
+    obj = <object>raw  # takes a second reference ...
+    Py_DECREF(obj)  # ... so give back the one the allocation returned
+    return obj
+
+
+cdef object _build(_Layout layout, tuple values):
+    obj = _new(layout)
+    for i in range(layout.count):
+        _put(<PyObject*>obj, layout.offsets[i], values[i])
+    return obj
+
+
+cdef _Layout _checked(object cls):
+    """The layout of ``cls``, once an instance built from it equals one ``cls`` builds."""
+    cdef _Layout layout = _layout(cls)
+    probe = tuple(object() for _ in range(layout.count))
+    if _build(layout, probe) != cls(*probe):
+        raise ImportError(f"{cls.__name__} does more than store its fields")
+    return layout
+
+
+cdef _Layout _EFFECT = _checked(EffectResult)
+cdef _Layout _FUNDER = _checked(FunderLine)
+cdef _Layout _APPLIED = _checked(Applied)
+cdef _Layout _SKIPPED = _checked(Skipped)
+cdef _Layout _USAGE = _checked(Usage)
+cdef _Layout _DECISION = _checked(Decision)
+
+
+def effect(type, amount, points, wallet, draw, segment, available_at, expires_at):
+    """``EffectResult(type, amount, points, wallet, draw, segment, available_at, expires_at)``"""
+    obj = _new(_EFFECT)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _EFFECT.offsets
+    _put(p, at[0], type)
+    _put(p, at[1], amount)
+    _put(p, at[2], points)
+    _put(p, at[3], wallet)
+    _put(p, at[4], draw)
+    _put(p, at[5], segment)
+    _put(p, at[6], available_at)
+    _put(p, at[7], expires_at)
+    return obj
+
+
+cdef inline object _funder(funder, amount, points):
+    obj = _new(_FUNDER)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _FUNDER.offsets
+    _put(p, at[0], funder)
+    _put(p, at[1], amount)
+    _put(p, at[2], points)
+    return obj
+
+
+cdef inline object _applied(rule, effects, value, funders):
+    obj = _new(_APPLIED)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _APPLIED.offsets
+    _put(p, at[0], rule)
+    _put(p, at[1], effects)
+    _put(p, at[2], value)
+    _put(p, at[3], funders)
+    return obj
+
+
+def funder_line(funder, amount, points):
+    """``FunderLine(funder, amount, points)``"""
+    return _funder(funder, amount, points)
+
+
+def applied(rule, effects, value, funders):
+    """``Applied(rule, effects, value, funders)``"""
+    return _applied(rule, effects, value, funders)
+
+
+def applied_one(rule, effect, value, funder, amount, points):
+    """``Applied(rule, [effect], value, [FunderLine(funder, amount, points)])``"""
+    return _applied(rule, [effect], value, [_funder(funder, amount, points)])
+
+
+def applied_unfunded(rule, effect):
+    """``Applied(rule, [effect], 0, [])``"""
+    return _applied(rule, [effect], 0, [])
+
+
+def skipped(rule, reason, detail):
+    """``Skipped(rule, reason, detail)``"""
+    obj = _new(_SKIPPED)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _SKIPPED.offsets
+    _put(p, at[0], rule)
+    _put(p, at[1], reason)
+    _put(p, at[2], detail)
+    return obj
+
+
+def usage(scope, rule, kind, period, key, delta, cap):
+    """``Usage(scope, rule, kind, period, key, delta, cap)``"""
+    obj = _new(_USAGE)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _USAGE.offsets
+    _put(p, at[0], scope)
+    _put(p, at[1], rule)
+    _put(p, at[2], kind)
+    _put(p, at[3], period)
+    _put(p, at[4], key)
+    _put(p, at[5], delta)
+    _put(p, at[6], cap)
+    return obj
+
+
+def decision(
+    txn_id, member, version, amount, discount, redeemed, applied, skipped, usage, redemption,
+    balances, time,
+):
+    """``Decision(...)`` with every field given, in order."""
+    obj = _new(_DECISION)
+    cdef PyObject* p = <PyObject*>obj
+    cdef Py_ssize_t* at = _DECISION.offsets
+    _put(p, at[0], txn_id)
+    _put(p, at[1], member)
+    _put(p, at[2], version)
+    _put(p, at[3], amount)
+    _put(p, at[4], discount)
+    _put(p, at[5], redeemed)
+    _put(p, at[6], applied)
+    _put(p, at[7], skipped)
+    _put(p, at[8], usage)
+    _put(p, at[9], redemption)
+    _put(p, at[10], balances)
+    _put(p, at[11], time)
+    return obj
