@@ -38,7 +38,6 @@ import gc
 import re
 from itertools import accumulate, chain, count, repeat
 from operator import itemgetter
-from typing import Any
 
 from . import ast
 from .errors import Location
@@ -106,6 +105,7 @@ def _location_maker(file: str, LN: list[int], CL: list[int], EC: list[int]):
 
     return loc
 
+
 # ---- tokens --------------------------------------------------------------------------------
 
 # Kind codes.  Every lower-case word (a NAME as far as the lexer goes) has a code >= NAME;
@@ -114,21 +114,74 @@ ERR, EOF, COMMENT, LPAR, RPAR, LBRACE, RBRACE, COMMA, DOT, DOTDOT, EQ, CMP = ran
 STR, NUM, NEG, UWORD = range(12, 16)
 NAME = 16
 _KEYWORDS = (
-    "and", "or", "not", "in", "when", "then", "active", "priority", "limit", "budget",
-    "funded_by", "group", "stop", "rule", "program", "merchant_group", "category_group",
-    "wallet", "draw", "tier", "currency", "timezone", "points_value", "earn_on", "from",
-    "expire", "pending", "spend_at", "spend_on", "default", "per", "member", "value", "uses",
-    "exclusive", "merchant", "partner", "discount", "cashback", "earn", "entries", "tag", "of",
-    "cap", "into", "points", "money", "day", "week", "month", "ever",
+    "and",
+    "or",
+    "not",
+    "in",
+    "when",
+    "then",
+    "active",
+    "priority",
+    "limit",
+    "budget",
+    "funded_by",
+    "group",
+    "stop",
+    "rule",
+    "program",
+    "merchant_group",
+    "category_group",
+    "wallet",
+    "draw",
+    "tier",
+    "currency",
+    "timezone",
+    "points_value",
+    "earn_on",
+    "from",
+    "expire",
+    "pending",
+    "spend_at",
+    "spend_on",
+    "default",
+    "per",
+    "member",
+    "value",
+    "uses",
+    "exclusive",
+    "merchant",
+    "partner",
+    "discount",
+    "cashback",
+    "earn",
+    "entries",
+    "tag",
+    "of",
+    "cap",
+    "into",
+    "points",
+    "money",
+    "day",
+    "week",
+    "month",
+    "ever",
 )
 _KW = {word: NAME + 1 + n for n, word in enumerate(_KEYWORDS)}
 AND, OR, NOT, IN = _KW["and"], _KW["or"], _KW["not"], _KW["in"]
 WHEN, THEN, ACTIVE, PRIORITY = _KW["when"], _KW["then"], _KW["active"], _KW["priority"]
 LIMIT, BUDGET, FUNDED_BY, GROUP, STOP = (
-    _KW["limit"], _KW["budget"], _KW["funded_by"], _KW["group"], _KW["stop"]
+    _KW["limit"],
+    _KW["budget"],
+    _KW["funded_by"],
+    _KW["group"],
+    _KW["stop"],
 )
 RULE, PROGRAM, WALLET, DRAW, TIER = (
-    _KW["rule"], _KW["program"], _KW["wallet"], _KW["draw"], _KW["tier"]
+    _KW["rule"],
+    _KW["program"],
+    _KW["wallet"],
+    _KW["draw"],
+    _KW["tier"],
 )
 MERCHANT_GROUP, CATEGORY_GROUP = _KW["merchant_group"], _KW["category_group"]
 OF, CAP, INTO, PER, MEMBER = _KW["of"], _KW["cap"], _KW["into"], _KW["per"], _KW["member"]
@@ -141,11 +194,25 @@ _MONEY_EFFECTS = frozenset((DISCOUNT, CASHBACK))
 _PATH_GOES_ON = frozenset((DOT, DOTDOT, LPAR))  # after a NAME: more than a one-word path
 
 _KIND: dict[str, int] = dict(_KW)
-_KIND.update({
-    "(": LPAR, ")": RPAR, "{": LBRACE, "}": RBRACE, ",": COMMA, ".": DOT, "..": DOTDOT,
-    "=": EQ, "!=": CMP, "<=": CMP, ">=": CMP, "<": CMP, ">": CMP,
-    '"': ERR, "-": ERR,  # a lone quote or minus is an error token, not a string or number
-})
+_KIND.update(
+    {
+        "(": LPAR,
+        ")": RPAR,
+        "{": LBRACE,
+        "}": RBRACE,
+        ",": COMMA,
+        ".": DOT,
+        "..": DOTDOT,
+        "=": EQ,
+        "!=": CMP,
+        "<=": CMP,
+        ">=": CMP,
+        "<": CMP,
+        ">": CMP,
+        '"': ERR,
+        "-": ERR,  # a lone quote or minus is an error token, not a string or number
+    }
+)
 _FIRST: dict[str, int] = dict.fromkeys("abcdefghijklmnopqrstuvwxyz_", NAME)
 _FIRST.update(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", UWORD))
 _FIRST.update(dict.fromkeys("0123456789", NUM))
@@ -552,8 +619,11 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
                 start = T[i + 1]
                 end = T[i + 3]
                 if (
-                    K[i + 1] != NUM or "-" not in start or K[i + 2] != DOTDOT
-                    or K[i + 3] != NUM or "-" not in end
+                    K[i + 1] != NUM
+                    or "-" not in start
+                    or K[i + 2] != DOTDOT
+                    or K[i + 3] != NUM
+                    or "-" not in end
                 ):
                     raise _fail(i)
                 start = (_DATETIME if len(start) == 16 else _DATE)(start, loc(i + 1, i + 1))
@@ -624,8 +694,19 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
             else:
                 break
         return _RULE(
-            name, priority, window, condition, effects, tuple(limits), budget, tuple(funders),
-            group, exclusive, stop, loc(s, i - 1), tuple(seen),
+            name,
+            priority,
+            window,
+            condition,
+            effects,
+            tuple(limits),
+            budget,
+            tuple(funders),
+            group,
+            exclusive,
+            stop,
+            loc(s, i - 1),
+            tuple(seen),
         ), i
 
     def program(i):
