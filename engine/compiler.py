@@ -126,6 +126,7 @@ class _Build:
     tables: dict[str, object] = field(default_factory=dict)
     anchored: int = 0
     general: int = 0
+    lines: list[str] | None = None  # the source's lines, split when a diagnostic needs them
 
 
 def compile_file(path: str) -> CompiledProgram:
@@ -203,14 +204,13 @@ def _stage_check(build: _Build) -> None:
 
 def _stage_normalise(build: _Build) -> None:
     assert build.program is not None
-    lines = build.source.splitlines()
     for rule in build.program.rules:
         try:
             rows = rule_rows(rule)
         except TooComplex:
             _diag(
                 build,
-                lines,
+                _lines(build),
                 "error",
                 "E509",
                 f"the condition of {rule.name!r} expands to more than "
@@ -219,7 +219,14 @@ def _stage_normalise(build: _Build) -> None:
             )
             continue
         if not rows:
-            _diag(build, lines, "warning", "W001", f"rule {rule.name!r} can never match", rule.loc)
+            _diag(
+                build,
+                _lines(build),
+                "warning",
+                "W001",
+                f"rule {rule.name!r} can never match",
+                rule.loc,
+            )
         build.rows.extend((rule.walk_index, row) for row in rows)
     for filt in build.program.filters:
         try:
@@ -228,7 +235,7 @@ def _stage_normalise(build: _Build) -> None:
             loc = filt.condition.loc if filt.condition is not None else Location(build.path, 1, 1)
             _diag(
                 build,
-                lines,
+                _lines(build),
                 "error",
                 "E509",
                 f"the basket filter ({filt.text}) expands to more "
@@ -240,27 +247,37 @@ def _stage_normalise(build: _Build) -> None:
 def _stage_analyse(build: _Build) -> None:
     """Warn about rules that an earlier ``stop`` or exclusive rule always takes first."""
     assert build.program is not None
-    lines = build.source.splitlines()
     by_rule: dict[int, list[Row]] = {}
     for index, row in build.rows:
-        by_rule.setdefault(index, []).append(row)
+        rows = by_rule.get(index)
+        if rows is None:
+            by_rule[index] = [row]
+        else:
+            rows.append(row)
     rules = build.program.rules
     budget = SHADOW_CHECK_BUDGET
     # A rule always takes what comes after it only if nothing can keep it from applying: no
     # limit, no budget, and (for stop) no exclusive group that an earlier rule may have taken.
-    # A row can only imply a row whose attributes it constrains too: a cheap test first.
+    # A row can only imply a row whose attributes it constrains too: a cheap test first,
+    # remembered per set of attributes (rules share them) in :class:`_Takers`.
     keys = {index: [_row_keys(row) for row in rows] for index, rows in by_rule.items()}
-    stoppers: list[P.Rule] = []  # stop rules that always apply when they match
-    by_group: dict[str, list[P.Rule]] = {}  # exclusive rules that always apply, per group
+    stoppers = _Takers(keys)  # stop rules that always apply when they match
+    by_group: dict[str, _Takers] = {}  # exclusive rules that always apply, per group
     for later in rules:
         later_rows = by_rule.get(later.walk_index)
         always = not later.limits and later.budget is None
         if later_rows:
-            candidates = stoppers + (by_group.get(later.group, []) if later.exclusive else [])
-            later_keys = frozenset().union(*keys[later.walk_index])
+            later_key_sets = keys[later.walk_index]
+            later_keys = (
+                later_key_sets[0]
+                if len(later_key_sets) == 1
+                else frozenset().union(*later_key_sets)
+            )
+            candidates = stoppers.possible(later_keys)
+            group = by_group.get(later.group) if later.exclusive else None  # type: ignore[arg-type]
+            if group is not None:
+                candidates = candidates + group.possible(later_keys)
             for earlier in candidates:
-                if not any(k <= later_keys for k in keys.get(earlier.walk_index, ())):
-                    continue
                 earlier_rows = by_rule.get(earlier.walk_index, [])
                 budget -= len(later_rows) * len(earlier_rows)
                 if budget < 0:
@@ -273,7 +290,7 @@ def _stage_analyse(build: _Build) -> None:
                     )
                     _diag(
                         build,
-                        lines,
+                        _lines(build),
                         "warning",
                         "W002",
                         f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) "
@@ -281,12 +298,42 @@ def _stage_analyse(build: _Build) -> None:
                         later.loc,
                     )
                     break
-        # A rule always takes what follows only if nothing can keep it from applying: no
-        # limit, no budget, and (for stop) no exclusive group an earlier rule may have taken.
         if always and later.stop and not later.exclusive:
-            stoppers.append(later)
+            stoppers.add(later)
         elif always and later.exclusive and later.group is not None:
-            by_group.setdefault(later.group, []).append(later)
+            takers = by_group.get(later.group)
+            if takers is None:
+                takers = by_group[later.group] = _Takers(keys)
+            takers.add(later)
+
+
+class _Takers:
+    """Rules that take what follows them, in walk order, with the ones that could imply a
+    later rule remembered per set of attributes the later rule tests.
+
+    A rule can imply only a rule whose attributes include those of one of its rows; the
+    list is only ever appended to, so each memo entry is extended with the new rules."""
+
+    __slots__ = ("keys", "memo", "rules")
+
+    def __init__(self, keys: dict[int, list[frozenset[object]]]) -> None:
+        self.rules: list[P.Rule] = []
+        self.keys = keys
+        self.memo: dict[frozenset[object], tuple[int, list[P.Rule]]] = {}
+
+    def add(self, rule: P.Rule) -> None:
+        self.rules.append(rule)
+
+    def possible(self, later_keys: frozenset[object]) -> list[P.Rule]:
+        seen, found = self.memo.get(later_keys, (0, []))
+        if seen < len(self.rules):
+            found = found + [
+                rule
+                for rule in self.rules[seen:]
+                if any(k <= later_keys for k in self.keys.get(rule.walk_index, ()))
+            ]
+            self.memo[later_keys] = (len(self.rules), found)
+        return found
 
 
 def _row_keys(row: Row) -> frozenset[object]:
@@ -372,6 +419,12 @@ STAGES: list[tuple[str, Callable[[_Build], None]]] = [
 
 
 # ---- lowering helpers ----------------------------------------------------------------------
+
+
+def _lines(build: _Build) -> list[str]:
+    if build.lines is None:
+        build.lines = build.source.splitlines()
+    return build.lines
 
 
 def _diag(
