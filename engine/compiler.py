@@ -26,6 +26,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from . import ast
 from . import program as P
 from .checker import check, complement, intersect, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
+from .fastclass import fast_constructor
 from .layout import LINE_SLOTS, OP_MERCHANT_GROUPS, OP_SEGMENTS, Layout, mask_words
 from .model import BasketLine, MemberState, Transaction
 from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
@@ -72,6 +74,9 @@ class Literal:
                 return None
             values.extend(range(low, high + 1))
         return values
+
+
+_LITERAL = fast_constructor(Literal)
 
 
 @dataclass(slots=True)
@@ -150,6 +155,10 @@ def compile_source(
     stages: list[Stage] = []
     # Compiling allocates millions of small objects that all survive; the cyclic collector
     # would scan them again and again for nothing, so it waits until the compile is done.
+    # The intermediate forms (syntax tree, rows, literals, tables) are dropped before it
+    # comes back, so that its first young collection has only the result to walk; and it
+    # comes back last, so that this walk is not forced here: a server that freezes the
+    # loaded programme (``gc.freeze()``) never pays it at all.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -161,26 +170,37 @@ def compile_source(
             stages.append(stage)
             if build.diagnostics.errors:
                 raise RulesError(build.diagnostics)
+        assert build.program is not None
+        from tessera.ext import Matcher  # the compiled core; only the compiler builds it
+
+        started = time.perf_counter()
+        matcher = Matcher(build.tables)
+        stages.append(Stage("load", time.perf_counter() - started))
+        compiled = CompiledProgram(
+            program=build.program,
+            matcher=matcher,
+            layout=build.layout,
+            diagnostics=build.diagnostics,
+            stages=stages,
+            version=_version(build),
+            row_count=len(build.lowered),
+            anchored_rows=build.anchored,
+            general_rows=build.general,
+        )
+        _release(build)
     finally:
         if collecting:
             gc.enable()
-    assert build.program is not None
-    from tessera.ext import Matcher  # the compiled core; only the compiler builds it
+    return compiled
 
-    started = time.perf_counter()
-    matcher = Matcher(build.tables)
-    stages.append(Stage("load", time.perf_counter() - started))
-    return CompiledProgram(
-        program=build.program,
-        matcher=matcher,
-        layout=build.layout,
-        diagnostics=build.diagnostics,
-        stages=stages,
-        version=_version(build),
-        row_count=len(build.lowered),
-        anchored_rows=build.anchored,
-        general_rows=build.general,
-    )
+
+def _release(build: _Build) -> None:
+    """Drop what only the stages needed, while the collector is still off."""
+    build.module = None
+    build.rows = []
+    build.lowered = []
+    build.filters = []
+    build.tables = {}
 
 
 # ---- stages -----------------------------------------------------------------------------
@@ -459,13 +479,15 @@ def _signed(word: int) -> int:
 
 
 def _flatten(intervals: P.Intervals) -> tuple[int, ...]:
-    return tuple(value for pair in intervals for value in pair)
+    if len(intervals) == 1:
+        return intervals[0]  # the usual case: one (low, high) pair is already flat
+    return tuple(chain.from_iterable(intervals))
 
 
 def _text_intervals(ids: list[int], negated: bool) -> P.Intervals:
     """The dictionary ids a text test accepts, as intervals (ids of the named values, or of
     everything else when the test is negated)."""
-    intervals = normalize([(i, i) for i in ids])
+    intervals = ((ids[0], ids[0]),) if len(ids) == 1 else normalize([(i, i) for i in ids])
     return complement(intervals) if negated else intervals
 
 
@@ -476,29 +498,37 @@ def _narrow(by_slot: dict[int, P.Intervals], slot: int, intervals: P.Intervals) 
 
 
 def _interval_literals(by_slot: dict[int, P.Intervals]) -> list[Literal]:
-    return [Literal(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())]
+    return [_LITERAL(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())]
 
 
 def _lower_row(row: Row, layout: Layout) -> list[Literal]:
     by_slot: dict[int, P.Intervals] = {}
     masks: list[Literal] = []
+    slot_of = layout.slot_of
     for attr, intervals in row.nums:
-        _narrow(by_slot, layout.slot_of(attr), intervals)
+        _narrow(by_slot, slot_of(attr), intervals)
     for leaf in row.texts:
-        kind = LIT_NONE if leaf.negated else LIT_ANY
-        if leaf.attr.kind == "merchant" and leaf.group is not None:
+        attr = leaf.attr
+        if attr.kind == "merchant" and leaf.group is not None:
+            kind = LIT_NONE if leaf.negated else LIT_ANY
             slot = layout.slots["merchant_groups"]
             words = mask_words(len(layout.merchant_groups))
-            masks.append(Literal(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
+            masks.append(_LITERAL(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
             continue
-        field_name = leaf.attr.kind if leaf.attr.kind != "attr" else f"attr:{leaf.attr.arg}"
-        ids = [layout.text_id(field_name, value) for value in sorted(leaf.values)]
-        _narrow(by_slot, layout.slot_of(leaf.attr), _text_intervals(ids, leaf.negated))
+        field_name = attr.kind if attr.kind != "attr" else f"attr:{attr.arg}"
+        known = layout.text_ids.setdefault(field_name, {})
+        if len(leaf.values) == 1:
+            ids = [known.setdefault(value, len(known)) for value in leaf.values]
+        else:
+            ids = [known.setdefault(value, len(known)) for value in sorted(leaf.values)]
+        _narrow(by_slot, slot_of(attr), _text_intervals(ids, leaf.negated))
     for leaf in row.sets:
         kind = LIT_NONE if leaf.negated else LIT_ANY
         slot = layout.slots["segments"]
         words = mask_words(len(layout.segments))
-        masks.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
+        masks.append(_LITERAL(kind, slot, _mask(layout.segments, leaf.values, words)))
+    if not by_slot:
+        return masks
     return _interval_literals(by_slot) + masks
 
 
