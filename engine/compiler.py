@@ -393,15 +393,27 @@ def _stage_index(build: _Build) -> None:
     mask_anchor: dict[int, dict[int, list[int]]] = {}
     general: list[int] = []
     verify: list[list[Literal]] = []
-    anchored_of: list[Literal | None] = []
     slot_kind = _slot_kinds(layout)
     for row_id, (_walk, literals) in enumerate(build.lowered):
-        best, best_score = None, 0
+        best, best_score, best_points = None, 0, None
         for literal in literals:
-            score = _anchor_score(literal, slot_kind)
+            kind = slot_kind.get(literal.slot)
+            if kind is None:
+                continue  # not an anchor slot: score 0
+            # The anchor score: selective keys first; an interval test anchors only on few
+            # enough values (a small mcc set), a group test only when it is positive.
+            points = None
+            if literal.kind == LIT_INTERVALS:
+                points = literal.points
+                if not points or (kind == "mcc" and len(points) > 32):
+                    continue
+                score = ANCHOR_SCORES.get(kind, 0)
+            elif literal.kind == LIT_ANY and kind == "merchant_groups":
+                score = ANCHOR_SCORES["merchant_groups"]
+            else:
+                continue
             if score > best_score:
-                best, best_score = literal, score
-        anchored_of.append(best)
+                best, best_score, best_points = literal, score, points
         if best is None:
             general.append(row_id)
             verify.append([])
@@ -409,8 +421,12 @@ def _stage_index(build: _Build) -> None:
         verify.append([lit for lit in literals if lit is not best])
         if best.kind == LIT_INTERVALS:
             per_value = anchor_values.setdefault(best.slot, {})
-            for value in best.points or ():
-                per_value.setdefault(value, []).append(row_id)
+            for value in best_points or ():
+                rows = per_value.get(value)
+                if rows is None:
+                    per_value[value] = [row_id]
+                else:
+                    rows.append(row_id)
         else:
             per_bit = mask_anchor.setdefault(best.slot, {})
             for word_index, signed in enumerate(best.data):
@@ -561,20 +577,6 @@ def _slot_kinds(layout: Layout) -> dict[int, str]:
         elif key == "merchant_groups":
             kinds[slot] = "merchant_groups"
     return kinds
-
-
-def _anchor_score(literal: Literal, slot_kind: dict[int, str]) -> int:
-    kind = slot_kind.get(literal.slot)
-    if kind is None:
-        return 0
-    if literal.kind == LIT_INTERVALS:
-        points = literal.points
-        if not points or (kind == "mcc" and len(points) > 32):
-            return 0
-        return ANCHOR_SCORES.get(kind, 0)
-    if literal.kind == LIT_ANY and kind == "merchant_groups":
-        return ANCHOR_SCORES["merchant_groups"]
-    return 0
 
 
 def _general_tables(
