@@ -81,6 +81,7 @@ class Checker:
         self._leaf_memo: dict[tuple[str, str], P.Cond] = {}
         self._effect_memo: dict[tuple[object, ...], P.Effect] = {}
         self._clause_memo: dict[tuple[object, ...], object] = {}
+        self._attr_memo: dict[tuple[str, tuple[str, ...]], P.Attr] = {}
 
     # ---- reporting
     def error(self, code: str, message: str, loc: Location) -> None:
@@ -728,6 +729,15 @@ class Checker:
             raise self.fail("E309", f"basket attributes cannot be used in {where}", loc)
 
     def _attr(self, operand: ast.Operand, scope: str) -> P.Attr:
+        if type(operand) is ast.Path:  # a name means the same attribute wherever it is read
+            key = (scope, operand.parts)
+            attr = self._attr_memo.get(key)
+            if attr is None:
+                attr = self._attr_memo[key] = self._resolve(operand, scope)
+            return attr
+        return self._resolve(operand, scope)
+
+    def _resolve(self, operand: ast.Operand, scope: str) -> P.Attr:
         if isinstance(operand, ast.Call):
             return self._call_attr(operand, scope)
         if not isinstance(operand, ast.Path):
@@ -1130,15 +1140,17 @@ def _op_intervals(op: str, value: int) -> P.Intervals:
     return ((value, P.INT_MAX),)  # >=
 
 
+_VALUE_TYPES = frozenset(
+    (ast.Number, ast.String, ast.DateLit, ast.DateTimeLit, ast.SetLit, ast.Range, ast.Name)
+)
+
+
 def _is_value(operand: ast.Operand) -> bool:
-    return isinstance(
-        operand,
-        ast.Number | ast.String | ast.DateLit | ast.DateTimeLit | ast.SetLit | ast.Range | ast.Name,
-    )
+    return type(operand) in _VALUE_TYPES  # the node classes have no subclasses
 
 
 def _is_attr_like(operand: ast.Operand) -> bool:
-    return isinstance(operand, ast.Path | ast.Call)
+    return type(operand) is ast.Path or type(operand) is ast.Call
 
 
 def _bare_name(lit: ast.Operand) -> str | None:

@@ -51,6 +51,7 @@ def _check_the_long_way(monkeypatch: pytest.MonkeyPatch, module: ast.Module) -> 
             Checker, "_funders_memoized", lambda self, funders, loc: self._funders(funders, loc)
         )
         patch.setattr(Checker, "_window", Checker._window_of)
+        patch.setattr(Checker, "_attr", Checker._resolve)
         return Checker(module).check()
 
 
