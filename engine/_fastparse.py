@@ -24,7 +24,7 @@ How it mirrors lark (LALR, contextual lexer, ``propagate_positions=True``):
   node's span includes the parentheses (lark's ``container_*`` positions).  So the
   expression functions return ``(node, first_token, last_token, next_index)``.
 * Speed.  Rules files repeat many lines, so each distinct line is tokenized once and the
-  per-token lists are joined by C-level iterators, not Python code per token.  The frozen
+  per-token lists are built with list extensions, not Python code per token.  The frozen
   slotted dataclasses of :mod:`engine.ast` are slow to construct (``object.__setattr__``
   for every field); :func:`engine.fastclass.fast_constructor` fills in an instance of a
   plain class with the same slots and then sets its ``__class__`` to the real dataclass: a
@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import gc
 import re
-from itertools import accumulate, chain, count, repeat
-from operator import itemgetter
+from itertools import accumulate, repeat
 
 from . import ast
 from .errors import Location
@@ -105,7 +104,6 @@ def _location_maker(file: str, LN: list[int], CL: list[int], EC: list[int]):
 
     return loc
 
-
 # ---- tokens --------------------------------------------------------------------------------
 
 # Kind codes.  Every lower-case word (a NAME as far as the lexer goes) has a code >= NAME;
@@ -114,74 +112,21 @@ ERR, EOF, COMMENT, LPAR, RPAR, LBRACE, RBRACE, COMMA, DOT, DOTDOT, EQ, CMP = ran
 STR, NUM, NEG, UWORD = range(12, 16)
 NAME = 16
 _KEYWORDS = (
-    "and",
-    "or",
-    "not",
-    "in",
-    "when",
-    "then",
-    "active",
-    "priority",
-    "limit",
-    "budget",
-    "funded_by",
-    "group",
-    "stop",
-    "rule",
-    "program",
-    "merchant_group",
-    "category_group",
-    "wallet",
-    "draw",
-    "tier",
-    "currency",
-    "timezone",
-    "points_value",
-    "earn_on",
-    "from",
-    "expire",
-    "pending",
-    "spend_at",
-    "spend_on",
-    "default",
-    "per",
-    "member",
-    "value",
-    "uses",
-    "exclusive",
-    "merchant",
-    "partner",
-    "discount",
-    "cashback",
-    "earn",
-    "entries",
-    "tag",
-    "of",
-    "cap",
-    "into",
-    "points",
-    "money",
-    "day",
-    "week",
-    "month",
-    "ever",
+    "and", "or", "not", "in", "when", "then", "active", "priority", "limit", "budget",
+    "funded_by", "group", "stop", "rule", "program", "merchant_group", "category_group",
+    "wallet", "draw", "tier", "currency", "timezone", "points_value", "earn_on", "from",
+    "expire", "pending", "spend_at", "spend_on", "default", "per", "member", "value", "uses",
+    "exclusive", "merchant", "partner", "discount", "cashback", "earn", "entries", "tag", "of",
+    "cap", "into", "points", "money", "day", "week", "month", "ever",
 )
 _KW = {word: NAME + 1 + n for n, word in enumerate(_KEYWORDS)}
 AND, OR, NOT, IN = _KW["and"], _KW["or"], _KW["not"], _KW["in"]
 WHEN, THEN, ACTIVE, PRIORITY = _KW["when"], _KW["then"], _KW["active"], _KW["priority"]
 LIMIT, BUDGET, FUNDED_BY, GROUP, STOP = (
-    _KW["limit"],
-    _KW["budget"],
-    _KW["funded_by"],
-    _KW["group"],
-    _KW["stop"],
+    _KW["limit"], _KW["budget"], _KW["funded_by"], _KW["group"], _KW["stop"]
 )
 RULE, PROGRAM, WALLET, DRAW, TIER = (
-    _KW["rule"],
-    _KW["program"],
-    _KW["wallet"],
-    _KW["draw"],
-    _KW["tier"],
+    _KW["rule"], _KW["program"], _KW["wallet"], _KW["draw"], _KW["tier"]
 )
 MERCHANT_GROUP, CATEGORY_GROUP = _KW["merchant_group"], _KW["category_group"]
 OF, CAP, INTO, PER, MEMBER = _KW["of"], _KW["cap"], _KW["into"], _KW["per"], _KW["member"]
@@ -194,25 +139,11 @@ _MONEY_EFFECTS = frozenset((DISCOUNT, CASHBACK))
 _PATH_GOES_ON = frozenset((DOT, DOTDOT, LPAR))  # after a NAME: more than a one-word path
 
 _KIND: dict[str, int] = dict(_KW)
-_KIND.update(
-    {
-        "(": LPAR,
-        ")": RPAR,
-        "{": LBRACE,
-        "}": RBRACE,
-        ",": COMMA,
-        ".": DOT,
-        "..": DOTDOT,
-        "=": EQ,
-        "!=": CMP,
-        "<=": CMP,
-        ">=": CMP,
-        "<": CMP,
-        ">": CMP,
-        '"': ERR,
-        "-": ERR,  # a lone quote or minus is an error token, not a string or number
-    }
-)
+_KIND.update({
+    "(": LPAR, ")": RPAR, "{": LBRACE, "}": RBRACE, ",": COMMA, ".": DOT, "..": DOTDOT,
+    "=": EQ, "!=": CMP, "<=": CMP, ">=": CMP, "<": CMP, ">": CMP,
+    '"': ERR, "-": ERR,  # a lone quote or minus is an error token, not a string or number
+})
 _FIRST: dict[str, int] = dict.fromkeys("abcdefghijklmnopqrstuvwxyz_", NAME)
 _FIRST.update(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", UWORD))
 _FIRST.update(dict.fromkeys("0123456789", NUM))
@@ -280,17 +211,22 @@ class _Lines(dict):
 def _tokenize(source: str) -> Tokens:
     """Texts, kinds, lines, columns and end columns (exclusive) of every token.
 
-    Apart from splitting each distinct line once, the work is done by C-level iterators
-    (``map``, ``chain``, ``repeat``) that join the lines' token lists: there is no Python
-    code per line or per token.
+    Apart from splitting each distinct line once, the work per line is a few list
+    extensions, and there is no Python code per token.
     """
-    lines = list(map(_Lines().__getitem__, source.split("\n")))
-    joined = chain.from_iterable
-    T = list(joined(map(itemgetter(0), lines)))
-    K = list(joined(map(itemgetter(1), lines)))
-    CL = list(joined(map(itemgetter(2), lines)))
-    EC = list(joined(map(itemgetter(3), lines)))
-    LN = list(joined(map(repeat, count(1), map(len, map(itemgetter(0), lines)))))
+    T: list[str] = []
+    K: list[int] = []
+    LN: list[int] = []
+    CL: list[int] = []
+    EC: list[int] = []
+    lines = map(_Lines().__getitem__, source.split("\n"))
+    for number, (texts, kinds, columns, ends) in enumerate(lines, 1):
+        if texts:
+            T += texts
+            K += kinds
+            CL += columns
+            EC += ends
+            LN += [number] * len(texts)
     T.extend(repeat("", _PAD))
     K.extend(repeat(EOF, _PAD))
     LN.extend(repeat(0, _PAD))
@@ -619,11 +555,8 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
                 start = T[i + 1]
                 end = T[i + 3]
                 if (
-                    K[i + 1] != NUM
-                    or "-" not in start
-                    or K[i + 2] != DOTDOT
-                    or K[i + 3] != NUM
-                    or "-" not in end
+                    K[i + 1] != NUM or "-" not in start or K[i + 2] != DOTDOT
+                    or K[i + 3] != NUM or "-" not in end
                 ):
                     raise _fail(i)
                 start = (_DATETIME if len(start) == 16 else _DATE)(start, loc(i + 1, i + 1))
@@ -694,19 +627,8 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
             else:
                 break
         return _RULE(
-            name,
-            priority,
-            window,
-            condition,
-            effects,
-            tuple(limits),
-            budget,
-            tuple(funders),
-            group,
-            exclusive,
-            stop,
-            loc(s, i - 1),
-            tuple(seen),
+            name, priority, window, condition, effects, tuple(limits), budget, tuple(funders),
+            group, exclusive, stop, loc(s, i - 1), tuple(seen),
         ), i
 
     def program(i):
