@@ -26,22 +26,21 @@ How it mirrors lark (LALR, contextual lexer, ``propagate_positions=True``):
 * Speed.  Rules files repeat many lines, so each distinct line is tokenized once and the
   per-token lists are built with list extensions, not Python code per token.  The frozen
   slotted dataclasses of :mod:`engine.ast` are slow to construct (``object.__setattr__``
-  for every field); :func:`_fast_class` fills in an instance of a plain class with the
-  same slots and then sets its ``__class__`` to the real dataclass: a genuine, equal
-  instance at about a third of the cost.  The garbage collector is paused during the parse.
+  for every field); :func:`engine.fastclass.fast_constructor` fills in an instance of a
+  plain class with the same slots and then sets its ``__class__`` to the real dataclass: a
+  genuine, equal instance at about a third of the cost.  The garbage collector is paused
+  during the parse.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import re
-from collections.abc import Callable
 from itertools import accumulate, repeat
-from typing import Any
 
 from . import ast
 from .errors import Location
+from .fastclass import fast_constructor
 
 __all__ = ["FastParseError", "parse_fast"]
 
@@ -53,61 +52,31 @@ class FastParseError(Exception):
 # ---- fast construction of the frozen dataclasses ---------------------------------------
 
 
-def _fast_class(cls: type) -> Callable[..., Any]:
-    """A function that builds ``cls`` instances from positional field values, quickly.
-
-    It makes an instance of a plain class with the same slots, fills them in and then
-    sets ``__class__`` to ``cls``: a genuine, equal instance at about a third of the cost
-    of the frozen ``__init__`` (which goes through ``object.__setattr__`` for every field).
-    Returns ``cls`` itself when the trick does not apply (slots that are not exactly the
-    fields, a ``__post_init__``, or a layout that refuses the ``__class__`` assignment).
-    """
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    if cls.__dict__.get("__slots__") != names or hasattr(cls, "__post_init__"):
-        return cls
-    body = "".join(f"    obj.{name} = {name}\n" for name in names)
-    code = (
-        f"def make_{cls.__name__}({', '.join(names)}):\n"
-        f"    obj = _bare()\n{body}    obj.__class__ = _cls\n    return obj\n"
-    )
-    bare = type(f"_Bare{cls.__name__}", (), {"__slots__": names})
-    namespace: dict[str, Any] = {"_cls": cls, "_bare": bare}
-    exec(code, namespace)
-    make = namespace[f"make_{cls.__name__}"]
-    try:
-        probe = make(*range(len(names)))
-        if type(probe) is not cls or probe != cls(*range(len(names))):
-            return cls
-    except TypeError:
-        return cls
-    return make
-
-
-_LOC = _fast_class(Location)
-_NUMBER = _fast_class(ast.Number)
-_STRING = _fast_class(ast.String)
-_DATE = _fast_class(ast.DateLit)
-_DATETIME = _fast_class(ast.DateTimeLit)
-_NAME = _fast_class(ast.Name)
-_RANGE = _fast_class(ast.Range)
-_SET = _fast_class(ast.SetLit)
-_PATH = _fast_class(ast.Path)
-_CALL = _fast_class(ast.Call)
-_COMPARE = _fast_class(ast.Compare)
-_TRUTH = _fast_class(ast.Truth)
-_AND = _fast_class(ast.And)
-_OR = _fast_class(ast.Or)
-_NOT = _fast_class(ast.Not)
-_DISCOUNT = _fast_class(ast.Discount)
-_CASHBACK = _fast_class(ast.Cashback)
-_EARN = _fast_class(ast.Earn)
-_ENTRIES = _fast_class(ast.Entries)
-_TAG = _fast_class(ast.Tag)
-_LIMIT = _fast_class(ast.Limit)
-_BUDGET = _fast_class(ast.Budget)
-_FUNDER = _fast_class(ast.Funder)
-_WINDOW = _fast_class(ast.Window)
-_RULE = _fast_class(ast.RuleDecl)
+_LOC = fast_constructor(Location)
+_NUMBER = fast_constructor(ast.Number)
+_STRING = fast_constructor(ast.String)
+_DATE = fast_constructor(ast.DateLit)
+_DATETIME = fast_constructor(ast.DateTimeLit)
+_NAME = fast_constructor(ast.Name)
+_RANGE = fast_constructor(ast.Range)
+_SET = fast_constructor(ast.SetLit)
+_PATH = fast_constructor(ast.Path)
+_CALL = fast_constructor(ast.Call)
+_COMPARE = fast_constructor(ast.Compare)
+_TRUTH = fast_constructor(ast.Truth)
+_AND = fast_constructor(ast.And)
+_OR = fast_constructor(ast.Or)
+_NOT = fast_constructor(ast.Not)
+_DISCOUNT = fast_constructor(ast.Discount)
+_CASHBACK = fast_constructor(ast.Cashback)
+_EARN = fast_constructor(ast.Earn)
+_ENTRIES = fast_constructor(ast.Entries)
+_TAG = fast_constructor(ast.Tag)
+_LIMIT = fast_constructor(ast.Limit)
+_BUDGET = fast_constructor(ast.Budget)
+_FUNDER = fast_constructor(ast.Funder)
+_WINDOW = fast_constructor(ast.Window)
+_RULE = fast_constructor(ast.RuleDecl)
 
 _LOCATION_FIELDS = ("file", "line", "column", "end_line", "end_column")
 _BareLocation = type("_BareLocation", (), {"__slots__": _LOCATION_FIELDS})

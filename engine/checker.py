@@ -17,6 +17,7 @@ from . import ast
 from . import program as P
 from .currencies import is_currency, minor_digits
 from .errors import Diagnostic, Diagnostics, Location
+from .fastclass import fast_constructor
 from .values import (
     DAY,
     WEEKDAYS,
@@ -35,6 +36,18 @@ ORDER_OPS = {"<", "<=", ">", ">="}
 KNOWN_VALUES = ((P.INT_MIN + 1, P.INT_MAX),)
 CLAUSE_KEYWORDS = {"condition": "when", "effects": "then", "window": "active", "group": "group"}
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+
+_NUM_LEAF = fast_constructor(P.NumLeaf)
+_STR_LEAF = fast_constructor(P.StrLeaf)
+_SET_LEAF = fast_constructor(P.SetLeaf)
+_AND = fast_constructor(P.And)
+_OR = fast_constructor(P.Or)
+_NOT = fast_constructor(P.Not)
+_EFFECT = fast_constructor(P.Effect)
+_LIMIT = fast_constructor(P.LimitSpec)
+_BUDGET = fast_constructor(P.BudgetSpec)
+_RULE = fast_constructor(P.Rule)
+TIME_ATTR = P.Attr("time", None, "int")
 
 # Codes: E1xx syntax, E2xx names, E3xx types, E4xx values, E5xx structure; W0xx warnings.
 
@@ -61,6 +74,14 @@ class Checker:
         self.filters: dict[object, P.BasketFilter] = {}
         self.segments: set[str] = set()
         self.points_value: tuple[int, int] | None = None
+        # Rules repeat the same tests, effects and clauses many times.  Once a construct
+        # has checked cleanly, its meaning depends only on its text (the declarations are
+        # all read before the first rule), so later copies reuse it.  Failures are never
+        # memoized: every copy of a bad construct reports its own diagnostic.
+        self._leaf_memo: dict[tuple[str, str], P.Cond] = {}
+        self._effect_memo: dict[tuple[object, ...], P.Effect] = {}
+        self._clause_memo: dict[tuple[object, ...], object] = {}
+        self._attr_memo: dict[tuple[str, tuple[str, ...]], P.Attr] = {}
 
     # ---- reporting
     def error(self, code: str, message: str, loc: Location) -> None:
@@ -323,13 +344,15 @@ class Checker:
 
     def _check_rule(self, decl: ast.RuleDecl, index: int) -> P.Rule | None:
         ok = True
-        counts: dict[str, int] = {}
-        for key, loc in decl.clause_locs:
-            counts[key] = counts.get(key, 0) + 1
-            if counts[key] == 2 and key not in ("limit", "funded_by"):
-                keyword = CLAUSE_KEYWORDS.get(key, key)
-                self.error("E506", f"rule {decl.name!r} has more than one '{keyword}'", loc)
-                ok = False
+        clause_locs = decl.clause_locs
+        if len({key for key, _ in clause_locs}) != len(clause_locs):
+            counts: dict[str, int] = {}
+            for key, loc in clause_locs:
+                counts[key] = counts.get(key, 0) + 1
+                if counts[key] == 2 and key not in ("limit", "funded_by"):
+                    keyword = CLAUSE_KEYWORDS.get(key, key)
+                    self.error("E506", f"rule {decl.name!r} has more than one '{keyword}'", loc)
+                    ok = False
         if not decl.effects:
             self.error("E507", f"rule {decl.name!r} has no effect (add: then ...)", decl.loc)
             ok = False
@@ -337,59 +360,133 @@ class Checker:
         if decl.window is not None:
             try:
                 window = self._window(decl.window)
-                window_leaf = P.NumLeaf(
-                    P.Attr("time", None, "int"), (window,), decl.window.loc, decl.window
-                )
+                window_leaf = _NUM_LEAF(TIME_ATTR, (window,), decl.window.loc, decl.window)
             except _Problem:
                 ok = False
         condition = None
         if decl.condition is not None:
             try:
-                condition = self._cond(decl.condition, scope="rule")
+                condition = self._cond(decl.condition, "rule")
             except _Problem:
                 ok = False
         effects = []
         for effect in decl.effects:
             try:
-                effects.append(self._effect(effect))
+                effects.append(self._effect_memoized(effect))
             except _Problem:
                 ok = False
         limits = []
-        for limit in decl.limits:
-            try:
-                limits.append(self._limit(limit, effects))
-            except _Problem:
-                ok = False
+        if decl.limits:
+            earns = any(e.kind == "earn" for e in effects)
+            for limit in decl.limits:
+                try:
+                    limits.append(self._limit_memoized(limit, effects, earns))
+                except _Problem:
+                    ok = False
         budget = None
         if decl.budget is not None:
             try:
-                budget = self._budget(decl.budget, effects)
+                budget = self._budget_memoized(decl.budget, effects)
             except _Problem:
                 ok = False
         try:
-            funders = self._funders(decl.funders, decl.loc)
+            funders = self._funders_memoized(decl.funders, decl.loc)
         except _Problem:
             ok, funders = False, ()
         if not ok:
             return None
-        return P.Rule(
-            name=decl.name,
-            file_index=index,
-            priority=decl.priority or 0,
-            window=window,
-            window_leaf=window_leaf,
-            condition=condition,
-            effects=tuple(effects),
-            limits=tuple(limits),
-            budget=budget,
-            funders=funders,
-            group=decl.group,
-            exclusive=decl.exclusive,
-            stop=decl.stop,
-            loc=decl.loc,
+        return _RULE(
+            decl.name,
+            index,
+            decl.priority or 0,
+            window,
+            window_leaf,
+            condition,
+            tuple(effects),
+            tuple(limits),
+            budget,
+            funders,
+            decl.group,
+            decl.exclusive,
+            decl.stop,
+            decl.loc,
+            -1,
         )
 
+    # ---- memoized clauses: the same text checks the same way (see ``__init__``)
+    def _effect_memoized(self, effect: ast.Effect) -> P.Effect:
+        kind = type(effect)
+        if kind is ast.Discount or kind is ast.Cashback:
+            if effect.base is not None:
+                return self._effect(effect)
+            cap = effect.cap
+            key: tuple[object, ...] = (
+                kind,
+                effect.percent,
+                effect.amount,
+                None if cap is None else cap.text,
+                getattr(effect, "wallet", None),
+            )
+        elif kind is ast.Earn:
+            if effect.base is not None:
+                return self._effect(effect)
+            per = effect.per
+            key = (kind, effect.points.text, None if per is None else per.text, effect.wallet)
+        else:
+            return self._effect(effect)
+        done = self._effect_memo.get(key)
+        if done is None:
+            done = self._effect_memo[key] = self._effect(effect)
+        return _EFFECT(
+            done.kind,
+            effect.loc,
+            done.percent_bp,
+            done.amount,
+            done.base,
+            done.cap,
+            done.wallet,
+            done.points,
+            done.per,
+            done.draw,
+            done.segment,
+        )
+
+    def _limit_memoized(
+        self, limit: ast.Limit, effects: list[P.Effect], earns: bool
+    ) -> P.LimitSpec:
+        key = ("limit", limit.amount.text, limit.by_value, limit.period, earns)
+        done = self._clause_memo.get(key)
+        if done is None:
+            done = self._clause_memo[key] = self._limit(limit, effects)
+        assert isinstance(done, P.LimitSpec)
+        return _LIMIT(done.count, done.value, done.period, limit.loc)
+
+    def _budget_memoized(self, budget: ast.Budget, effects: list[P.Effect]) -> P.BudgetSpec:
+        earns = any(e.kind == "earn" for e in effects)
+        key = ("budget", budget.amount.text, budget.uses, earns)
+        done = self._clause_memo.get(key)
+        if done is None:
+            done = self._clause_memo[key] = self._budget(budget, effects)
+        assert isinstance(done, P.BudgetSpec)
+        return _BUDGET(done.value, done.uses, budget.loc)
+
+    def _funders_memoized(
+        self, funders: tuple[ast.Funder, ...], loc: Location
+    ) -> tuple[P.FunderShare, ...]:
+        key = ("funders", *[(f.kind, f.name, f.percent) for f in funders])
+        done = self._clause_memo.get(key)
+        if done is None:
+            done = self._clause_memo[key] = self._funders(funders, loc)
+        return done  # type: ignore[return-value]
+
     def _window(self, window: ast.Window) -> tuple[int, int]:
+        key = ("window", type(window.start), window.start.text, type(window.end), window.end.text)
+        done = self._clause_memo.get(key)
+        if done is None:
+            done = self._clause_memo[key] = self._window_of(window)
+        return done  # type: ignore[return-value]
+
+    def _window_of(self, window: ast.Window) -> tuple[int, int]:
         start = self._moment(window.start, end=False)
         end = self._moment(window.end, end=True)
         if end < start:
@@ -548,7 +645,10 @@ class Checker:
     # ---- conditions
     def _cond(self, expr: ast.Expr, scope: str) -> P.Cond:
         """Check one condition; collect problems from every branch before giving up."""
-        if isinstance(expr, ast.And | ast.Or):
+        kind = type(expr)
+        if kind is ast.Compare or kind is ast.Truth:
+            return self._leaf_memoized(expr, scope)
+        if kind is ast.And or kind is ast.Or:
             items, failed = [], False
             for item in expr.items:
                 try:
@@ -557,13 +657,32 @@ class Checker:
                     failed = True
             if failed:
                 raise _Problem()
-            cls = P.And if isinstance(expr, ast.And) else P.Or
-            return cls(tuple(items), expr.loc)
-        if isinstance(expr, ast.Not):
-            return P.Not(self._cond(expr.item, scope), expr.loc)
+            return (_AND if kind is ast.And else _OR)(tuple(items), expr.loc)
+        if kind is ast.Not:
+            return _NOT(self._cond(expr.item, scope), expr.loc)
         if isinstance(expr, ast.Truth):
             return self._truth(expr, scope)
         return self._compare(expr, scope)
+
+    def _leaf_memoized(self, expr: ast.Compare | ast.Truth, scope: str) -> P.Cond:
+        """A test written on one line means what its text says: the first copy is checked,
+        later copies get the same leaf with their own location and source."""
+        loc = expr.loc
+        line = loc.line
+        if line != loc.end_line or loc.end_column <= loc.column or not 0 < line <= len(self.lines):
+            if type(expr) is ast.Truth:
+                return self._truth(expr, scope)
+            return self._compare(expr, scope)
+        key = (scope, self.lines[line - 1][loc.column - 1 : loc.end_column - 1])
+        done = self._leaf_memo.get(key)
+        if done is None:
+            if type(expr) is ast.Truth:
+                done = self._truth(expr, scope)
+            else:
+                done = self._compare(expr, scope)
+            self._leaf_memo[key] = done
+            return done
+        return _relocated(done, expr)
 
     def _truth(self, expr: ast.Truth, scope: str) -> P.Cond:
         operand = expr.operand
@@ -610,6 +729,15 @@ class Checker:
             raise self.fail("E309", f"basket attributes cannot be used in {where}", loc)
 
     def _attr(self, operand: ast.Operand, scope: str) -> P.Attr:
+        if type(operand) is ast.Path:  # a name means the same attribute wherever it is read
+            key = (scope, operand.parts)
+            attr = self._attr_memo.get(key)
+            if attr is None:
+                attr = self._attr_memo[key] = self._resolve(operand, scope)
+            return attr
+        return self._resolve(operand, scope)
+
+    def _resolve(self, operand: ast.Operand, scope: str) -> P.Attr:
         if isinstance(operand, ast.Call):
             return self._call_attr(operand, scope)
         if not isinstance(operand, ast.Path):
@@ -1012,15 +1140,17 @@ def _op_intervals(op: str, value: int) -> P.Intervals:
     return ((value, P.INT_MAX),)  # >=
 
 
+_VALUE_TYPES = frozenset(
+    (ast.Number, ast.String, ast.DateLit, ast.DateTimeLit, ast.SetLit, ast.Range, ast.Name)
+)
+
+
 def _is_value(operand: ast.Operand) -> bool:
-    return isinstance(
-        operand,
-        ast.Number | ast.String | ast.DateLit | ast.DateTimeLit | ast.SetLit | ast.Range | ast.Name,
-    )
+    return type(operand) in _VALUE_TYPES  # the node classes have no subclasses
 
 
 def _is_attr_like(operand: ast.Operand) -> bool:
-    return isinstance(operand, ast.Path | ast.Call)
+    return type(operand) is ast.Path or type(operand) is ast.Call
 
 
 def _bare_name(lit: ast.Operand) -> str | None:
@@ -1053,6 +1183,27 @@ def _read_group_ids(text: str, path: str) -> list[str]:
         if line:
             ids.append(line)
     return ids
+
+
+def _relocated(done: P.Cond, expr: ast.Compare | ast.Truth) -> P.Cond:
+    """The leaf ``done`` (checked from a copy of ``expr``) at ``expr``'s place."""
+    kind = type(done)
+    loc = expr.loc
+    if kind is P.NumLeaf:
+        return _NUM_LEAF(done.attr, done.intervals, loc, expr)  # type: ignore[union-attr]
+    if kind is P.StrLeaf:
+        return _STR_LEAF(
+            done.attr,
+            done.values,
+            done.negated,
+            loc,
+            done.group,
+            expr,  # type: ignore[union-attr]
+        )
+    if kind is P.SetLeaf:
+        return _SET_LEAF(done.attr, done.values, done.negated, loc, expr)  # type: ignore[union-attr]
+    assert kind is P.Not
+    return _NOT(_relocated(done.item, expr), loc)  # type: ignore[union-attr]
 
 
 def _with_walk_index(rule: P.Rule, index: int) -> P.Rule:

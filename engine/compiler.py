@@ -26,6 +26,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from . import ast
 from . import program as P
 from .checker import check, complement, intersect, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
+from .fastclass import fast_constructor
 from .layout import LINE_SLOTS, OP_MERCHANT_GROUPS, OP_SEGMENTS, Layout, mask_words
 from .model import BasketLine, MemberState, Transaction
 from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
@@ -72,6 +74,9 @@ class Literal:
                 return None
             values.extend(range(low, high + 1))
         return values
+
+
+_LITERAL = fast_constructor(Literal)
 
 
 @dataclass(slots=True)
@@ -126,6 +131,7 @@ class _Build:
     tables: dict[str, object] = field(default_factory=dict)
     anchored: int = 0
     general: int = 0
+    lines: list[str] | None = None  # the source's lines, split when a diagnostic needs them
 
 
 def compile_file(path: str) -> CompiledProgram:
@@ -149,6 +155,10 @@ def compile_source(
     stages: list[Stage] = []
     # Compiling allocates millions of small objects that all survive; the cyclic collector
     # would scan them again and again for nothing, so it waits until the compile is done.
+    # The intermediate forms (syntax tree, rows, literals, tables) are dropped before it
+    # comes back, so that its first young collection has only the result to walk; and it
+    # comes back last, so that this walk is not forced here: a server that freezes the
+    # loaded programme (``gc.freeze()``) never pays it at all.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -160,26 +170,37 @@ def compile_source(
             stages.append(stage)
             if build.diagnostics.errors:
                 raise RulesError(build.diagnostics)
+        assert build.program is not None
+        from tessera.ext import Matcher  # the compiled core; only the compiler builds it
+
+        started = time.perf_counter()
+        matcher = Matcher(build.tables)
+        stages.append(Stage("load", time.perf_counter() - started))
+        compiled = CompiledProgram(
+            program=build.program,
+            matcher=matcher,
+            layout=build.layout,
+            diagnostics=build.diagnostics,
+            stages=stages,
+            version=_version(build),
+            row_count=len(build.lowered),
+            anchored_rows=build.anchored,
+            general_rows=build.general,
+        )
+        _release(build)
     finally:
         if collecting:
             gc.enable()
-    assert build.program is not None
-    from tessera.ext import Matcher  # the compiled core; only the compiler builds it
+    return compiled
 
-    started = time.perf_counter()
-    matcher = Matcher(build.tables)
-    stages.append(Stage("load", time.perf_counter() - started))
-    return CompiledProgram(
-        program=build.program,
-        matcher=matcher,
-        layout=build.layout,
-        diagnostics=build.diagnostics,
-        stages=stages,
-        version=_version(build),
-        row_count=len(build.lowered),
-        anchored_rows=build.anchored,
-        general_rows=build.general,
-    )
+
+def _release(build: _Build) -> None:
+    """Drop what only the stages needed, while the collector is still off."""
+    build.module = None
+    build.rows = []
+    build.lowered = []
+    build.filters = []
+    build.tables = {}
 
 
 # ---- stages -----------------------------------------------------------------------------
@@ -203,14 +224,13 @@ def _stage_check(build: _Build) -> None:
 
 def _stage_normalise(build: _Build) -> None:
     assert build.program is not None
-    lines = build.source.splitlines()
     for rule in build.program.rules:
         try:
             rows = rule_rows(rule)
         except TooComplex:
             _diag(
                 build,
-                lines,
+                _lines(build),
                 "error",
                 "E509",
                 f"the condition of {rule.name!r} expands to more than "
@@ -219,7 +239,14 @@ def _stage_normalise(build: _Build) -> None:
             )
             continue
         if not rows:
-            _diag(build, lines, "warning", "W001", f"rule {rule.name!r} can never match", rule.loc)
+            _diag(
+                build,
+                _lines(build),
+                "warning",
+                "W001",
+                f"rule {rule.name!r} can never match",
+                rule.loc,
+            )
         build.rows.extend((rule.walk_index, row) for row in rows)
     for filt in build.program.filters:
         try:
@@ -228,7 +255,7 @@ def _stage_normalise(build: _Build) -> None:
             loc = filt.condition.loc if filt.condition is not None else Location(build.path, 1, 1)
             _diag(
                 build,
-                lines,
+                _lines(build),
                 "error",
                 "E509",
                 f"the basket filter ({filt.text}) expands to more "
@@ -240,27 +267,37 @@ def _stage_normalise(build: _Build) -> None:
 def _stage_analyse(build: _Build) -> None:
     """Warn about rules that an earlier ``stop`` or exclusive rule always takes first."""
     assert build.program is not None
-    lines = build.source.splitlines()
     by_rule: dict[int, list[Row]] = {}
     for index, row in build.rows:
-        by_rule.setdefault(index, []).append(row)
+        rows = by_rule.get(index)
+        if rows is None:
+            by_rule[index] = [row]
+        else:
+            rows.append(row)
     rules = build.program.rules
     budget = SHADOW_CHECK_BUDGET
     # A rule always takes what comes after it only if nothing can keep it from applying: no
     # limit, no budget, and (for stop) no exclusive group that an earlier rule may have taken.
-    # A row can only imply a row whose attributes it constrains too: a cheap test first.
+    # A row can only imply a row whose attributes it constrains too: a cheap test first,
+    # remembered per set of attributes (rules share them) in :class:`_Takers`.
     keys = {index: [_row_keys(row) for row in rows] for index, rows in by_rule.items()}
-    stoppers: list[P.Rule] = []  # stop rules that always apply when they match
-    by_group: dict[str, list[P.Rule]] = {}  # exclusive rules that always apply, per group
+    stoppers = _Takers(keys)  # stop rules that always apply when they match
+    by_group: dict[str, _Takers] = {}  # exclusive rules that always apply, per group
     for later in rules:
         later_rows = by_rule.get(later.walk_index)
         always = not later.limits and later.budget is None
         if later_rows:
-            candidates = stoppers + (by_group.get(later.group, []) if later.exclusive else [])
-            later_keys = frozenset().union(*keys[later.walk_index])
+            later_key_sets = keys[later.walk_index]
+            later_keys = (
+                later_key_sets[0]
+                if len(later_key_sets) == 1
+                else frozenset().union(*later_key_sets)
+            )
+            candidates = stoppers.possible(later_keys)
+            group = by_group.get(later.group) if later.exclusive else None  # type: ignore[arg-type]
+            if group is not None:
+                candidates = candidates + group.possible(later_keys)
             for earlier in candidates:
-                if not any(k <= later_keys for k in keys.get(earlier.walk_index, ())):
-                    continue
                 earlier_rows = by_rule.get(earlier.walk_index, [])
                 budget -= len(later_rows) * len(earlier_rows)
                 if budget < 0:
@@ -273,7 +310,7 @@ def _stage_analyse(build: _Build) -> None:
                     )
                     _diag(
                         build,
-                        lines,
+                        _lines(build),
                         "warning",
                         "W002",
                         f"rule {later.name!r} never applies: {earlier.name!r} ({earlier.loc}) "
@@ -281,12 +318,42 @@ def _stage_analyse(build: _Build) -> None:
                         later.loc,
                     )
                     break
-        # A rule always takes what follows only if nothing can keep it from applying: no
-        # limit, no budget, and (for stop) no exclusive group an earlier rule may have taken.
         if always and later.stop and not later.exclusive:
-            stoppers.append(later)
+            stoppers.add(later)
         elif always and later.exclusive and later.group is not None:
-            by_group.setdefault(later.group, []).append(later)
+            takers = by_group.get(later.group)
+            if takers is None:
+                takers = by_group[later.group] = _Takers(keys)
+            takers.add(later)
+
+
+class _Takers:
+    """Rules that take what follows them, in walk order, with the ones that could imply a
+    later rule remembered per set of attributes the later rule tests.
+
+    A rule can imply only a rule whose attributes include those of one of its rows; the
+    list is only ever appended to, so each memo entry is extended with the new rules."""
+
+    __slots__ = ("keys", "memo", "rules")
+
+    def __init__(self, keys: dict[int, list[frozenset[object]]]) -> None:
+        self.rules: list[P.Rule] = []
+        self.keys = keys
+        self.memo: dict[frozenset[object], tuple[int, list[P.Rule]]] = {}
+
+    def add(self, rule: P.Rule) -> None:
+        self.rules.append(rule)
+
+    def possible(self, later_keys: frozenset[object]) -> list[P.Rule]:
+        seen, found = self.memo.get(later_keys, (0, []))
+        if seen < len(self.rules):
+            found = found + [
+                rule
+                for rule in self.rules[seen:]
+                if any(k <= later_keys for k in self.keys.get(rule.walk_index, ()))
+            ]
+            self.memo[later_keys] = (len(self.rules), found)
+        return found
 
 
 def _row_keys(row: Row) -> frozenset[object]:
@@ -326,15 +393,27 @@ def _stage_index(build: _Build) -> None:
     mask_anchor: dict[int, dict[int, list[int]]] = {}
     general: list[int] = []
     verify: list[list[Literal]] = []
-    anchored_of: list[Literal | None] = []
     slot_kind = _slot_kinds(layout)
     for row_id, (_walk, literals) in enumerate(build.lowered):
-        best, best_score = None, 0
+        best, best_score, best_points = None, 0, None
         for literal in literals:
-            score = _anchor_score(literal, slot_kind)
+            kind = slot_kind.get(literal.slot)
+            if kind is None:
+                continue  # not an anchor slot: score 0
+            # The anchor score: selective keys first; an interval test anchors only on few
+            # enough values (a small mcc set), a group test only when it is positive.
+            points = None
+            if literal.kind == LIT_INTERVALS:
+                points = literal.points
+                if not points or (kind == "mcc" and len(points) > 32):
+                    continue
+                score = ANCHOR_SCORES.get(kind, 0)
+            elif literal.kind == LIT_ANY and kind == "merchant_groups":
+                score = ANCHOR_SCORES["merchant_groups"]
+            else:
+                continue
             if score > best_score:
-                best, best_score = literal, score
-        anchored_of.append(best)
+                best, best_score, best_points = literal, score, points
         if best is None:
             general.append(row_id)
             verify.append([])
@@ -342,8 +421,12 @@ def _stage_index(build: _Build) -> None:
         verify.append([lit for lit in literals if lit is not best])
         if best.kind == LIT_INTERVALS:
             per_value = anchor_values.setdefault(best.slot, {})
-            for value in best.points or ():
-                per_value.setdefault(value, []).append(row_id)
+            for value in best_points or ():
+                rows = per_value.get(value)
+                if rows is None:
+                    per_value[value] = [row_id]
+                else:
+                    rows.append(row_id)
         else:
             per_bit = mask_anchor.setdefault(best.slot, {})
             for word_index, signed in enumerate(best.data):
@@ -372,6 +455,12 @@ STAGES: list[tuple[str, Callable[[_Build], None]]] = [
 
 
 # ---- lowering helpers ----------------------------------------------------------------------
+
+
+def _lines(build: _Build) -> list[str]:
+    if build.lines is None:
+        build.lines = build.source.splitlines()
+    return build.lines
 
 
 def _diag(
@@ -406,13 +495,15 @@ def _signed(word: int) -> int:
 
 
 def _flatten(intervals: P.Intervals) -> tuple[int, ...]:
-    return tuple(value for pair in intervals for value in pair)
+    if len(intervals) == 1:
+        return intervals[0]  # the usual case: one (low, high) pair is already flat
+    return tuple(chain.from_iterable(intervals))
 
 
 def _text_intervals(ids: list[int], negated: bool) -> P.Intervals:
     """The dictionary ids a text test accepts, as intervals (ids of the named values, or of
     everything else when the test is negated)."""
-    intervals = normalize([(i, i) for i in ids])
+    intervals = ((ids[0], ids[0]),) if len(ids) == 1 else normalize([(i, i) for i in ids])
     return complement(intervals) if negated else intervals
 
 
@@ -423,29 +514,37 @@ def _narrow(by_slot: dict[int, P.Intervals], slot: int, intervals: P.Intervals) 
 
 
 def _interval_literals(by_slot: dict[int, P.Intervals]) -> list[Literal]:
-    return [Literal(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())]
+    return [_LITERAL(LIT_INTERVALS, s, _flatten(iv)) for s, iv in sorted(by_slot.items())]
 
 
 def _lower_row(row: Row, layout: Layout) -> list[Literal]:
     by_slot: dict[int, P.Intervals] = {}
     masks: list[Literal] = []
+    slot_of = layout.slot_of
     for attr, intervals in row.nums:
-        _narrow(by_slot, layout.slot_of(attr), intervals)
+        _narrow(by_slot, slot_of(attr), intervals)
     for leaf in row.texts:
-        kind = LIT_NONE if leaf.negated else LIT_ANY
-        if leaf.attr.kind == "merchant" and leaf.group is not None:
+        attr = leaf.attr
+        if attr.kind == "merchant" and leaf.group is not None:
+            kind = LIT_NONE if leaf.negated else LIT_ANY
             slot = layout.slots["merchant_groups"]
             words = mask_words(len(layout.merchant_groups))
-            masks.append(Literal(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
+            masks.append(_LITERAL(kind, slot, _mask(layout.merchant_groups, {leaf.group}, words)))
             continue
-        field_name = leaf.attr.kind if leaf.attr.kind != "attr" else f"attr:{leaf.attr.arg}"
-        ids = [layout.text_id(field_name, value) for value in sorted(leaf.values)]
-        _narrow(by_slot, layout.slot_of(leaf.attr), _text_intervals(ids, leaf.negated))
+        field_name = attr.kind if attr.kind != "attr" else f"attr:{attr.arg}"
+        known = layout.text_ids.setdefault(field_name, {})
+        if len(leaf.values) == 1:
+            ids = [known.setdefault(value, len(known)) for value in leaf.values]
+        else:
+            ids = [known.setdefault(value, len(known)) for value in sorted(leaf.values)]
+        _narrow(by_slot, slot_of(attr), _text_intervals(ids, leaf.negated))
     for leaf in row.sets:
         kind = LIT_NONE if leaf.negated else LIT_ANY
         slot = layout.slots["segments"]
         words = mask_words(len(layout.segments))
-        masks.append(Literal(kind, slot, _mask(layout.segments, leaf.values, words)))
+        masks.append(_LITERAL(kind, slot, _mask(layout.segments, leaf.values, words)))
+    if not by_slot:
+        return masks
     return _interval_literals(by_slot) + masks
 
 
@@ -478,20 +577,6 @@ def _slot_kinds(layout: Layout) -> dict[int, str]:
         elif key == "merchant_groups":
             kinds[slot] = "merchant_groups"
     return kinds
-
-
-def _anchor_score(literal: Literal, slot_kind: dict[int, str]) -> int:
-    kind = slot_kind.get(literal.slot)
-    if kind is None:
-        return 0
-    if literal.kind == LIT_INTERVALS:
-        points = literal.points
-        if not points or (kind == "mcc" and len(points) > 32):
-            return 0
-        return ANCHOR_SCORES.get(kind, 0)
-    if literal.kind == LIT_ANY and kind == "merchant_groups":
-        return ANCHOR_SCORES["merchant_groups"]
-    return 0
 
 
 def _general_tables(

@@ -86,6 +86,7 @@ class Layout:
     attr_names: list[str] = field(default_factory=list)
     merchant_groups: list[str] = field(default_factory=list)  # bit order
     segments: list[str] = field(default_factory=list)  # bit order
+    attr_slots: dict[P.Attr, int] = field(default_factory=dict)  # slot_of's answers
 
     def _claim(self, key: object, op: int, arg: int = 0, width: int = 1) -> int:
         slot = self.slots.get(key)
@@ -98,6 +99,12 @@ class Layout:
 
     def slot_of(self, attr: P.Attr) -> int:
         """The slot holding ``attr``, claimed on first use."""
+        slot = self.attr_slots.get(attr)
+        if slot is None:
+            slot = self.attr_slots[attr] = self._slot_of(attr)
+        return slot
+
+    def _slot_of(self, attr: P.Attr) -> int:
         kind = attr.kind
         if kind in _SIMPLE_OPS:
             return self._claim(kind, _SIMPLE_OPS[kind])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import program as P
 from .checker import complement, contains, intersect
+from .fastclass import fast_constructor
 
 MAX_ROWS_PER_RULE = 256
 
@@ -38,6 +39,9 @@ class Row:
             if key == attr:
                 return intervals
         return None
+
+
+_ROW = fast_constructor(Row)
 
 
 def negate_leaf(leaf: P.Leaf) -> P.Leaf:
@@ -79,19 +83,30 @@ def simplify(leaves: list[P.Leaf]) -> Row | None:
     texts: list[P.StrLeaf] = []
     sets: list[P.SetLeaf] = []
     for leaf in leaves:
-        if isinstance(leaf, P.NumLeaf):
-            prev = nums.get(leaf.attr)
+        kind = type(leaf)
+        if kind is P.NumLeaf:
+            attr = leaf.attr
+            prev = nums.get(attr)
             merged = leaf.intervals if prev is None else intersect(prev, leaf.intervals)
             if not merged:
                 return None
-            nums[leaf.attr] = merged
-        elif isinstance(leaf, P.StrLeaf):
-            texts.append(leaf)
+            nums[attr] = merged
+        elif kind is P.StrLeaf:
+            texts.append(leaf)  # type: ignore[arg-type]
         else:
-            sets.append(leaf)
-    if not _texts_possible(texts) or not _sets_possible(sets):
+            sets.append(leaf)  # type: ignore[arg-type]
+    # One test alone is possible unless it names no value at all (the usual case is cheap).
+    if len(texts) == 1:
+        if not (texts[0].negated or texts[0].values):
+            return None
+    elif texts and not _texts_possible(texts):
         return None
-    return Row(tuple(nums.items()), tuple(texts), tuple(sets))
+    if len(sets) == 1:
+        if not (sets[0].negated or sets[0].values):
+            return None
+    elif sets and not _sets_possible(sets):
+        return None
+    return _ROW(tuple(nums.items()), tuple(texts), tuple(sets))
 
 
 def _texts_possible(texts: list[P.StrLeaf]) -> bool:
@@ -117,11 +132,30 @@ def _sets_possible(sets: list[P.SetLeaf]) -> bool:
     return all(leaf.negated or leaf.values - excluded.get(leaf.attr, set()) for leaf in sets)
 
 
+_LEAVES = (P.NumLeaf, P.StrLeaf, P.SetLeaf)
+
+
 def rule_rows(rule: P.Rule) -> list[Row]:
     """The satisfiable rows of a rule's condition joined with its window."""
     cond: P.Cond | None = rule.condition
+    # Most conditions are one test or an ``and`` of tests: one row, in the order written,
+    # which is what the general expansion below gives too.
+    kind = type(cond)
+    if cond is None:
+        leaves: list[P.Leaf] | None = []
+    elif kind in _LEAVES:
+        leaves = [cond]  # type: ignore[list-item]
+    elif kind is P.And and all(type(item) in _LEAVES for item in cond.items):  # type: ignore[union-attr]
+        leaves = list(cond.items)  # type: ignore[union-attr,arg-type]
+    else:
+        leaves = None
+    if leaves is not None:
+        if rule.window_leaf is not None:
+            leaves.insert(0, rule.window_leaf)
+        row = simplify(leaves)
+        return [] if row is None else [row]
     if rule.window_leaf is not None:
-        cond = rule.window_leaf if cond is None else P.And((rule.window_leaf, cond), rule.loc)
+        cond = P.And((rule.window_leaf, cond), rule.loc)  # type: ignore[arg-type]
     rows = []
     for leaves in to_dnf(cond):
         row = simplify(leaves)

@@ -16,6 +16,7 @@ each testing one :class:`Attr`:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import ast
 from .errors import Location
@@ -34,13 +35,15 @@ LINE_TEXT = ("sku", "category")
 BASKET_MEASURES = ("basket_qty", "basket_amount", "basket_has")
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+class Attr(NamedTuple):
     """One value a condition reads.
 
     ``arg`` names the wallet of ``balance``, the custom attribute of ``attr``, or the index
     of the basket filter of ``basket_*``.  ``type`` is one of money, int, points, date,
     weekday, channel, tier, text, number, bool, set.
+
+    A named tuple rather than a dataclass: attributes key the dictionaries of every
+    compiler stage, and a tuple hashes and compares in C.
     """
 
     kind: str
