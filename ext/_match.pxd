@@ -79,6 +79,8 @@ cdef class _Fields:
     cdef type cls
     cdef tuple names
     cdef Py_ssize_t offsets[16]
+    cdef bint complete  # every field is a slot
+    cdef inline bint exact(self, object obj) noexcept
 
 
 @cython.final
@@ -91,6 +93,7 @@ cdef class _Ids:
     cdef int64_t* ids
 
 
+@cython.final
 cdef class Matcher:
     cdef readonly Py_ssize_t n_slots
     cdef readonly Py_ssize_t n_rules
@@ -99,8 +102,16 @@ cdef class Matcher:
     cdef list _arrays  # the arrays the pointers below point into
     cdef Py_ssize_t _derived_nbytes
     # encoding
-    cdef Py_ssize_t n_ops
-    cdef const int64_t* ops
+    # the slot each encode operation fills, -1 when the programme does not read it
+    cdef Py_ssize_t s_amount, s_mcc, s_channel, s_time, s_date, s_weekday, s_hour, s_minute
+    cdef Py_ssize_t s_text[5]  # by engine.layout.TEXT_FIELDS
+    cdef Py_ssize_t s_groups, groups_words, s_tier, s_txn_count, s_spend_30d, s_spend_12m
+    cdef Py_ssize_t s_days_last, s_days_enrolled, s_segments
+    cdef bint any_time
+    cdef Py_ssize_t n_balances, n_attr_texts, n_attr_numbers
+    cdef const int64_t* balance_ops  # (slot, wallet index) pairs
+    cdef const int64_t* attr_text_ops  # (slot, attribute index) pairs
+    cdef const int64_t* attr_number_ops
     cdef tuple text_ids  # _Ids per TEXT_FIELDS entry
     cdef tuple attr_names
     cdef tuple attr_text_ids  # _Ids per custom attribute
@@ -167,7 +178,11 @@ cdef class Matcher:
     cdef Py_ssize_t n_general
     cdef const int64_t* general_rows
     cdef Py_ssize_t g_words
-    cdef Py_ssize_t g_n_slots
+    cdef Py_ssize_t g_n_quads  # slots with at most 4 breakpoints: padded, read branch-free
+    cdef const int64_t* q_slot
+    cdef const int64_t* q_bps  # 4 per slot, padded with INT64_MAX
+    cdef const uint64_t* q_tables  # 5 rows per slot (rows past the last repeat it)
+    cdef Py_ssize_t g_n_slots  # the other slots
     cdef const int64_t* g_slot
     cdef const int64_t* g_bp_start
     cdef const int64_t* g_bps
@@ -183,8 +198,10 @@ cdef class Matcher:
     cdef const uint64_t* _u64(self, object values) except NULL
     cdef int64_t _utc_offset(self, int64_t now) noexcept
     cdef int _encode(self, object txn, object member, int64_t* vals) except -1
+    cdef int _encode_member(self, object member, bint m_exact, int64_t now,
+                            int64_t* vals) except -1
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1
-    cdef bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
-    cdef bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
+    cdef inline bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
+    cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
     cpdef list match(self, object txn, object member)
     cdef Py_ssize_t _match(self, const int64_t* vals, uint64_t* acc, int64_t* out) noexcept nogil

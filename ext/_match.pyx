@@ -12,7 +12,7 @@ its own keyed on the str's cached hash, small ints are read without a call, and 
 filters that test only a line's category or sku are looked up per id.
 """
 
-from libc.stdint cimport INT64_MIN, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 from cpython.list cimport PyList_New, PyList_SET_ITEM
@@ -63,6 +63,29 @@ cdef extern from *:
         return n == PyUnicode_GET_LENGTH(b) && kind == (int)PyUnicode_KIND(b)
             && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
     }
+    /* The object in the slot at `offset` of `obj` (borrowed; NULL while unset). */
+    static CYTHON_INLINE PyObject *tessera_slot(PyObject *obj, Py_ssize_t offset) {
+        return *(PyObject **)((char *)obj + offset);
+    }
+    /* A ready, exact str's id in an open-addressing table: -1 when absent; -3 for any
+       other object, which the table's dictionary must answer. */
+    static CYTHON_INLINE int64_t tessera_probe(PyObject *v, PyObject *const *keys,
+                                               const Py_ssize_t *hashes, const int64_t *ids,
+                                               Py_ssize_t mask) {
+        Py_ssize_t h, i;
+        PyObject *k;
+        if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_READY(v)) return -3;
+        h = ((PyASCIIObject *)v)->hash;
+        if (h == -1) {
+            h = PyObject_Hash(v);
+            if (h == -1) { PyErr_Clear(); return -3; }
+        }
+        for (i = h & mask;; i = (i + 1) & mask) {
+            k = keys[i];
+            if (k == NULL) return -1;
+            if (k == v || (hashes[i] == h && tessera_str_eq(k, v))) return ids[i];
+        }
+    }
     /* An exact int small enough to read without a call: 1 and the value in *out, else 0. */
     static CYTHON_INLINE int tessera_small_int(PyObject *o, int64_t *out) {
         if (!PyLong_CheckExact(o)) return 0;
@@ -92,6 +115,9 @@ cdef extern from *:
     bint tessera_str_ready(PyObject* s) noexcept
     bint tessera_str_eq(PyObject* a, PyObject* b) noexcept
     bint tessera_small_int(PyObject* o, int64_t* out) noexcept
+    PyObject* tessera_slot(PyObject* obj, Py_ssize_t offset) noexcept
+    int64_t tessera_probe(PyObject* v, PyObject** keys, Py_ssize_t* hashes, int64_t* ids,
+                          Py_ssize_t mask) noexcept
 
 
 # Fields the encoder reads, by position in these tuples.
@@ -139,22 +165,31 @@ cdef class _Fields:
     def __init__(self, type cls, tuple names):
         self.cls = cls
         self.names = names
+        self.complete = True
         for i, name in enumerate(names):
             descriptor = cls.__dict__.get(name)
             if descriptor is not None and type(descriptor).__name__ == "member_descriptor":
                 self.offsets[i] = (<PyMemberDescrObject*>descriptor).d_member.offset
             else:
                 self.offsets[i] = 0
+                self.complete = False
+
+    cdef inline bint exact(self, object obj) noexcept:
+        """Whether ``obj``'s fields can all be read at their offsets."""
+        return self.complete and type(obj) is self.cls
 
 
 cdef inline object _read(object obj, bint exact, _Fields fields, Py_ssize_t i):
-    """Field ``i`` of ``obj``; ``exact`` says ``type(obj) is fields.cls``."""
+    """Field ``i`` of ``obj``; ``exact``: ``obj`` is a ``fields.cls`` with every field a slot."""
     cdef PyObject* item
-    cdef Py_ssize_t offset = fields.offsets[i]
-    if exact and offset > 0:
-        item = (<PyObject**>((<char*><void*>obj) + offset))[0]
+    if exact:
+        item = tessera_slot(<PyObject*>obj, fields.offsets[i])
         if item != NULL:
             return <object>item
+    return _read_slow(obj, fields, i)
+
+
+cdef object _read_slow(object obj, _Fields fields, Py_ssize_t i):
     return getattr(obj, <str>PyTuple_GET_ITEM(fields.names, i))
 
 
@@ -168,6 +203,31 @@ cdef inline int64_t _to_int64(object value) except? -1:
     if tessera_small_int(<PyObject*>value, &result):
         return result
     return _to_int64_slow(value)
+
+
+cdef inline int64_t _int_field(object obj, bint exact, _Fields fields, Py_ssize_t i) except? -1:
+    """Field ``i`` of ``obj`` as int64, read in place when it is a small int."""
+    cdef PyObject* item
+    cdef int64_t result
+    if exact:
+        item = tessera_slot(<PyObject*>obj, fields.offsets[i])
+        if item != NULL and tessera_small_int(item, &result):
+            return result
+    return _to_int64(_read(obj, exact, fields, i))
+
+
+cdef inline int64_t _text_field(object obj, bint exact, _Fields fields, Py_ssize_t i,
+                                _Ids table) except -2:
+    """The dictionary id of text field ``i`` of ``obj``, read in place when it is a str."""
+    cdef PyObject* item
+    cdef int64_t found
+    if exact:
+        item = tessera_slot(<PyObject*>obj, fields.offsets[i])
+        if item != NULL:
+            found = tessera_probe(item, table.keys, table.hashes, table.ids, table.mask)
+            if found != -3:
+                return found
+    return _id_of(table, _read(obj, exact, fields, i))
 
 
 cdef class _Ids:
@@ -223,21 +283,10 @@ cdef int64_t _id_slow(_Ids table, object value) except -2:
 
 
 cdef inline int64_t _id_of(_Ids table, object value) except -2:
-    cdef PyObject* v = <PyObject*>value
-    cdef PyObject* key
-    cdef Py_ssize_t h, i
-    if PyUnicode_CheckExact(value) and tessera_str_ready(v):
-        h = tessera_cached_hash(v)
-        if h == -1:
-            h = PyObject_Hash(value)
-        i = h & table.mask
-        while True:
-            key = table.keys[i]
-            if key == NULL:
-                return -1
-            if key == v or (table.hashes[i] == h and tessera_str_eq(key, v)):
-                return table.ids[i]
-            i = (i + 1) & table.mask
+    cdef int64_t found = tessera_probe(<PyObject*>value, table.keys, table.hashes, table.ids,
+                                       table.mask)
+    if found != -3:
+        return found
     return _id_slow(table, value)
 
 
@@ -300,8 +349,7 @@ cdef class Matcher:
         self.n_slots = tables["n_slots"]
         self.n_rules = tables["n_rules"]
         ops = np.asarray(tables["ops"], dtype=np.int64).reshape(-1, 3)
-        self.n_ops = ops.shape[0]
-        self.ops = self._i64(ops)
+        self._load_ops(ops)
         self.text_ids = tuple(_Ids(ids) for ids in tables["text_ids"])
         self.attr_names = tuple(tables["attr_names"])
         self.attr_text_ids = tuple(_Ids(ids) for ids in tables["attr_text_ids"])
@@ -338,13 +386,8 @@ cdef class Matcher:
         self.n_general = len(tables["general_rows"])
         self.general_rows = self._i64(tables["general_rows"])
         self.g_words = tables["g_words"]
-        self.g_n_slots = len(tables["g_slot"])
-        self.g_slot = self._i64(tables["g_slot"])
-        self.g_bp_start = self._i64(tables["g_bp_start"])
-        self.g_bps = self._i64(tables["g_bps"])
-        self.g_table_start = self._i64(tables["g_table_start"])
-        self.g_tables = self._u64(tables["g_tables"])
         self.g_all = self._u64(tables["g_all"])
+        self._load_general(tables)
         self._vals = <int64_t*>self._i64(np.zeros(max(self.n_slots, 1), dtype=np.int64))
         self._acc = <uint64_t*>self._u64(np.zeros(max(self.g_words, 1), dtype=np.uint64))
         self._out = <int64_t*>self._i64(np.zeros(max(self.n_rows, 1) + 1, dtype=np.int64))
@@ -406,6 +449,43 @@ cdef class Matcher:
         self.f_slot = self._i64(tables["f_slot"])
         self.f_off = self._i64(tables["f_off"])
         self.f_len = self._i64(tables["f_len"])
+
+    def _load_general(self, dict tables):
+        """The general block's slots; those with at most four breakpoints get padded tables."""
+        words = self.g_words
+        g_slot = np.asarray(tables["g_slot"], dtype=np.int64)
+        g_bp_start = np.asarray(tables["g_bp_start"], dtype=np.int64)
+        g_bps = np.asarray(tables["g_bps"], dtype=np.int64)
+        g_table_start = np.asarray(tables["g_table_start"], dtype=np.int64)
+        g_tables = np.asarray(tables["g_tables"], dtype=np.uint64)
+        q_slot, q_bps, q_tables = [], [], []
+        rest_slot, rest_bp_start, rest_bps, rest_table_start, rest_tables = [], [0], [], [0], []
+        for c in range(len(g_slot)):
+            bps = g_bps[g_bp_start[c] : g_bp_start[c + 1]]
+            n = len(bps)
+            table = g_tables[g_table_start[c] : g_table_start[c] + (n + 1) * words]
+            if n <= 4:
+                q_slot.append(int(g_slot[c]))
+                q_bps.extend(bps.tolist() + [INT64_MAX] * (4 - n))
+                rows = table.reshape(n + 1, words)
+                q_tables.append(np.concatenate([rows] + [rows[n:]] * (4 - n)).reshape(-1))
+            else:
+                rest_slot.append(int(g_slot[c]))
+                rest_bps.extend(bps.tolist())
+                rest_bp_start.append(len(rest_bps))
+                rest_tables.append(table)
+                rest_table_start.append(rest_table_start[len(rest_table_start) - 1] + table.size)
+        self.g_n_quads = len(q_slot)
+        self.q_slot = self._i64(q_slot)
+        self.q_bps = self._i64(q_bps)
+        self.q_tables = self._u64(np.concatenate(q_tables) if q_tables else [])
+        self._derived_nbytes += 8 * (len(q_slot) + len(q_bps) + 5 * words * len(q_slot))
+        self.g_n_slots = len(rest_slot)
+        self.g_slot = self._i64(rest_slot)
+        self.g_bp_start = self._i64(rest_bp_start)
+        self.g_bps = self._i64(rest_bps)
+        self.g_table_start = self._i64(rest_table_start)
+        self.g_tables = self._u64(np.concatenate(rest_tables) if rest_tables else [])
 
     def _load_anchors(self, dict tables):
         """Anchor indexes; one whose keys are dense (dictionary ids) also gets a direct table."""
@@ -477,126 +557,167 @@ cdef class Matcher:
             self.tz_hint = index
         return self.tz_offsets[index]
 
-    cdef int _encode(self, object txn, object member, int64_t* vals) except -1:
-        cdef Py_ssize_t i, w
-        cdef int64_t op, slot, arg, local = 0, days = 0, secs, merchant_id = -2, last, now, bit
-        cdef bint have_time = False
-        cdef object value, attrs = None
-        cdef bint have_attrs = False
-        cdef _Fields T = self.txn_fields, M = self.member_fields
-        cdef bint t_exact = type(txn) is T.cls
-        cdef bint m_exact = member is not None and type(member) is M.cls
-        cdef bint no_member = member is None
-        cdef const int64_t* ops = self.ops
-        now = _to_int64(_read(txn, t_exact, T, T_TIME))
-        memset(vals, 0, self.n_slots * sizeof(int64_t))
-        for i in range(self.n_ops):
-            op = ops[3 * i]
-            slot = ops[3 * i + 1]
-            arg = ops[3 * i + 2]
-            if op == OP_AMOUNT:
-                vals[slot] = _to_int64(_read(txn, t_exact, T, T_AMOUNT))
-            elif op == OP_MCC:
-                vals[slot] = _to_int64(_read(txn, t_exact, T, T_MCC))
-            elif op == OP_CHANNEL:
-                vals[slot] = _id_of(self.channels, _read(txn, t_exact, T, T_CHANNEL))
-            elif op == OP_TIME or op == OP_DATE or op == OP_WEEKDAY or op == OP_HOUR or op == OP_MINUTE:
-                if not have_time:
-                    local = now + self._utc_offset(now)
-                    days = floor_div(local, DAY)
-                    have_time = True
-                secs = local - days * DAY
-                if op == OP_TIME:
-                    vals[slot] = local
-                elif op == OP_DATE:
-                    vals[slot] = days
-                elif op == OP_WEEKDAY:
-                    vals[slot] = (days + 3) - floor_div(days + 3, 7) * 7
-                elif op == OP_HOUR:
-                    vals[slot] = secs // 3600
-                else:
-                    vals[slot] = (secs % 3600) // 60
-            elif op == OP_TEXT:
-                if arg == 2:
-                    if merchant_id == -2:
-                        merchant_id = _id_of(<_Ids>PyTuple_GET_ITEM(self.text_ids, 2),
-                                             _read(txn, t_exact, T, T_MERCHANT))
-                    vals[slot] = merchant_id
-                else:
-                    vals[slot] = _id_of(<_Ids>PyTuple_GET_ITEM(self.text_ids, arg),
-                                        _read(txn, t_exact, T, TEXT_FIELD[arg]))
+    def _load_ops(self, ops):
+        """Each encode operation's slot (-1: the programme does not read it), so that the
+        encoder runs straight through instead of dispatching on a list of operations."""
+        cdef Py_ssize_t i
+        for i in range(5):
+            self.s_text[i] = -1
+        self.s_amount = self.s_mcc = self.s_channel = -1
+        self.s_time = self.s_date = self.s_weekday = self.s_hour = self.s_minute = -1
+        self.s_groups = self.s_tier = self.s_txn_count = self.s_spend_30d = -1
+        self.s_spend_12m = self.s_days_last = self.s_days_enrolled = self.s_segments = -1
+        self.groups_words = 0
+        lists = {OP_BALANCE: [], OP_ATTR_TEXT: [], OP_ATTR_NUMBER: []}
+        for op, slot, arg in ops.tolist():
+            if op == OP_AMOUNT: self.s_amount = slot
+            elif op == OP_MCC: self.s_mcc = slot
+            elif op == OP_CHANNEL: self.s_channel = slot
+            elif op == OP_TIME: self.s_time = slot
+            elif op == OP_DATE: self.s_date = slot
+            elif op == OP_WEEKDAY: self.s_weekday = slot
+            elif op == OP_HOUR: self.s_hour = slot
+            elif op == OP_MINUTE: self.s_minute = slot
+            elif op == OP_TEXT: self.s_text[arg] = slot
             elif op == OP_MERCHANT_GROUPS:
-                if merchant_id == -2:
-                    merchant_id = _id_of(<_Ids>PyTuple_GET_ITEM(self.text_ids, 2),
-                                         _read(txn, t_exact, T, T_MERCHANT))
-                if merchant_id >= 0 and merchant_id < self.group_rows:
-                    for w in range(arg):
-                        vals[slot + w] = <int64_t>self.group_masks[merchant_id * self.group_words + w]
-            elif op == OP_TIER:
-                if no_member:
-                    vals[slot] = self.default_tier
-                else:
-                    value = _read(member, m_exact, M, M_TIER)
-                    bit = -1 if value is None else _id_of(self.tier_ranks, value)
-                    vals[slot] = self.default_tier if bit < 0 else bit
-            elif op == OP_TXN_COUNT:
-                if not no_member:
-                    vals[slot] = _to_int64(_read(member, m_exact, M, M_TXN_COUNT))
-            elif op == OP_SPEND_30D:
-                if not no_member:
-                    vals[slot] = _to_int64(_read(member, m_exact, M, M_SPEND_30D))
-            elif op == OP_SPEND_12M:
-                if not no_member:
-                    vals[slot] = _to_int64(_read(member, m_exact, M, M_SPEND_12M))
-            elif op == OP_DAYS_SINCE_LAST:
-                value = None if no_member else _read(member, m_exact, M, M_LAST_PURCHASE)
-                if value is None:
-                    vals[slot] = NEVER_PURCHASED_DAYS
-                else:
-                    last = now - _to_int64(value)
-                    vals[slot] = 0 if last < 0 else last // DAY
-            elif op == OP_DAYS_ENROLLED:
-                value = None if no_member else _read(member, m_exact, M, M_ENROLLED)
-                if value is not None:
-                    last = now - _to_int64(value)
-                    vals[slot] = 0 if last < 0 else last // DAY
-            elif op == OP_SEGMENTS:
-                if not no_member:
-                    value = _read(member, m_exact, M, M_SEGMENTS)
-                    if len(value):
-                        for name in value:
-                            bit = _id_of(self.segment_bits, name)
-                            if bit >= 0:
-                                vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
-            elif op == OP_BALANCE:
-                if not no_member:
-                    vals[slot] = _to_int64(_lookup(_read(member, m_exact, M, M_BALANCES),
-                                                   <object>PyTuple_GET_ITEM(self.wallets, arg), 0))
-            elif op == OP_ATTR_TEXT:
-                if no_member:
-                    vals[slot] = -1
-                else:
-                    if not have_attrs:
-                        attrs = _read(member, m_exact, M, M_ATTRS)
-                        have_attrs = True
-                    value = _lookup(attrs, <object>PyTuple_GET_ITEM(self.attr_names, arg), None)
-                    vals[slot] = _id_of(<_Ids>PyTuple_GET_ITEM(self.attr_text_ids, arg), value) \
-                        if isinstance(value, str) else -1
-            elif op == OP_ATTR_NUMBER:
-                if no_member:
-                    vals[slot] = INT64_MIN
-                else:
-                    if not have_attrs:
-                        attrs = _read(member, m_exact, M, M_ATTRS)
-                        have_attrs = True
-                    value = _lookup(attrs, <object>PyTuple_GET_ITEM(self.attr_names, arg), None)
-                    if type(value) is int and -MAX_WHOLE_ATTR <= <object>value <= MAX_WHOLE_ATTR:
-                        vals[slot] = _to_int64(value) * 1000000
-                    else:
-                        value = None if value is None else self.attr_number(value)
-                        vals[slot] = INT64_MIN if value is None else value
+                self.s_groups = slot
+                self.groups_words = arg
+            elif op == OP_TIER: self.s_tier = slot
+            elif op == OP_TXN_COUNT: self.s_txn_count = slot
+            elif op == OP_SPEND_30D: self.s_spend_30d = slot
+            elif op == OP_SPEND_12M: self.s_spend_12m = slot
+            elif op == OP_DAYS_SINCE_LAST: self.s_days_last = slot
+            elif op == OP_DAYS_ENROLLED: self.s_days_enrolled = slot
+            elif op == OP_SEGMENTS: self.s_segments = slot
+            elif op in lists: lists[op].append((slot, arg))
+            elif op < OP_BASKET_QTY or op > OP_BASKET_HAS:
+                raise ValueError(f"unknown encode operation {op}")
+        self.any_time = (self.s_time >= 0 or self.s_date >= 0 or self.s_weekday >= 0
+                         or self.s_hour >= 0 or self.s_minute >= 0)
+        self.n_balances = len(lists[OP_BALANCE])
+        self.balance_ops = self._i64(lists[OP_BALANCE])
+        self.n_attr_texts = len(lists[OP_ATTR_TEXT])
+        self.attr_text_ops = self._i64(lists[OP_ATTR_TEXT])
+        self.n_attr_numbers = len(lists[OP_ATTR_NUMBER])
+        self.attr_number_ops = self._i64(lists[OP_ATTR_NUMBER])
+
+    cdef int _encode(self, object txn, object member, int64_t* vals) except -1:
+        cdef Py_ssize_t i, w, slot, arg
+        cdef int64_t local, days, secs, merchant_id = -1, last, now, bit
+        cdef object value, attrs
+        cdef _Fields T = self.txn_fields, M = self.member_fields
+        cdef bint t_exact = T.exact(txn)
+        cdef bint m_exact = M.exact(member)
+        cdef bint no_member = member is None
+        now = _int_field(txn, t_exact, T, T_TIME)
+        memset(vals, 0, self.n_slots * sizeof(int64_t))
+        # The transaction.
+        if self.s_amount >= 0:
+            vals[self.s_amount] = _int_field(txn, t_exact, T, T_AMOUNT)
+        if self.s_mcc >= 0:
+            vals[self.s_mcc] = _int_field(txn, t_exact, T, T_MCC)
+        if self.s_channel >= 0:
+            vals[self.s_channel] = _text_field(txn, t_exact, T, T_CHANNEL, self.channels)
+        if self.any_time:
+            local = now + self._utc_offset(now)
+            days = floor_div(local, DAY)
+            secs = local - days * DAY
+            if self.s_time >= 0:
+                vals[self.s_time] = local
+            if self.s_date >= 0:
+                vals[self.s_date] = days
+            if self.s_weekday >= 0:
+                vals[self.s_weekday] = (days + 3) - floor_div(days + 3, 7) * 7
+            if self.s_hour >= 0:
+                vals[self.s_hour] = secs // 3600
+            if self.s_minute >= 0:
+                vals[self.s_minute] = (secs % 3600) // 60
+        if self.s_text[2] >= 0 or self.s_groups >= 0:
+            merchant_id = _text_field(txn, t_exact, T, T_MERCHANT,
+                                      <_Ids>PyTuple_GET_ITEM(self.text_ids, 2))
+        for i in range(5):
+            slot = self.s_text[i]
+            if slot >= 0:
+                vals[slot] = merchant_id if i == 2 else _text_field(
+                    txn, t_exact, T, TEXT_FIELD[i], <_Ids>PyTuple_GET_ITEM(self.text_ids, i))
+        if self.s_groups >= 0 and merchant_id >= 0 and merchant_id < self.group_rows:
+            for w in range(self.groups_words):
+                vals[self.s_groups + w] = <int64_t>self.group_masks[merchant_id * self.group_words + w]
+        # The member (``None``: a new member, whose values are the defaults).
+        if no_member:
+            if self.s_tier >= 0:
+                vals[self.s_tier] = self.default_tier
+            if self.s_days_last >= 0:
+                vals[self.s_days_last] = NEVER_PURCHASED_DAYS
+            for i in range(self.n_attr_texts):
+                vals[self.attr_text_ops[2 * i]] = -1
+            for i in range(self.n_attr_numbers):
+                vals[self.attr_number_ops[2 * i]] = INT64_MIN
+        else:
+            self._encode_member(member, m_exact, now, vals)
         if self.any_basket:
             self._encode_basket(_read(txn, t_exact, T, T_BASKET), vals)
+        return 0
+
+    cdef int _encode_member(self, object member, bint m_exact, int64_t now,
+                            int64_t* vals) except -1:
+        cdef Py_ssize_t i, slot, arg
+        cdef int64_t last, bit
+        cdef object value, attrs
+        cdef _Fields M = self.member_fields
+        if self.s_tier >= 0:
+            value = _read(member, m_exact, M, M_TIER)
+            bit = -1 if value is None else _id_of(self.tier_ranks, value)
+            vals[self.s_tier] = self.default_tier if bit < 0 else bit
+        if self.s_txn_count >= 0:
+            vals[self.s_txn_count] = _int_field(member, m_exact, M, M_TXN_COUNT)
+        if self.s_spend_30d >= 0:
+            vals[self.s_spend_30d] = _int_field(member, m_exact, M, M_SPEND_30D)
+        if self.s_spend_12m >= 0:
+            vals[self.s_spend_12m] = _int_field(member, m_exact, M, M_SPEND_12M)
+        if self.s_days_last >= 0:
+            value = _read(member, m_exact, M, M_LAST_PURCHASE)
+            if value is None:
+                vals[self.s_days_last] = NEVER_PURCHASED_DAYS
+            else:
+                last = now - _to_int64(value)
+                vals[self.s_days_last] = 0 if last < 0 else last // DAY
+        if self.s_days_enrolled >= 0:
+            value = _read(member, m_exact, M, M_ENROLLED)
+            if value is not None:
+                last = now - _to_int64(value)
+                vals[self.s_days_enrolled] = 0 if last < 0 else last // DAY
+        if self.s_segments >= 0:
+            value = _read(member, m_exact, M, M_SEGMENTS)
+            if len(value):
+                slot = self.s_segments
+                for name in value:
+                    bit = _id_of(self.segment_bits, name)
+                    if bit >= 0:
+                        vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
+        if self.n_balances:
+            value = _read(member, m_exact, M, M_BALANCES)
+            for i in range(self.n_balances):
+                slot = self.balance_ops[2 * i]
+                arg = self.balance_ops[2 * i + 1]
+                vals[slot] = _to_int64(_lookup(value, <object>PyTuple_GET_ITEM(self.wallets, arg), 0))
+        if self.n_attr_texts or self.n_attr_numbers:
+            attrs = _read(member, m_exact, M, M_ATTRS)
+            for i in range(self.n_attr_texts):
+                slot = self.attr_text_ops[2 * i]
+                arg = self.attr_text_ops[2 * i + 1]
+                value = _lookup(attrs, <object>PyTuple_GET_ITEM(self.attr_names, arg), None)
+                vals[slot] = _id_of(<_Ids>PyTuple_GET_ITEM(self.attr_text_ids, arg), value) \
+                    if isinstance(value, str) else -1
+            for i in range(self.n_attr_numbers):
+                slot = self.attr_number_ops[2 * i]
+                arg = self.attr_number_ops[2 * i + 1]
+                value = _lookup(attrs, <object>PyTuple_GET_ITEM(self.attr_names, arg), None)
+                if type(value) is int and -MAX_WHOLE_ATTR <= <object>value <= MAX_WHOLE_ATTR:
+                    vals[slot] = _to_int64(value) * 1000000
+                else:
+                    value = None if value is None else self.attr_number(value)
+                    vals[slot] = INT64_MIN if value is None else value
         return 0
 
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1:
@@ -605,18 +726,17 @@ cdef class Matcher:
         cdef int64_t qty, price
         cdef bint exact
         cdef _Fields L = self.line_fields
-        cdef type line_type = L.cls
         cdef const int64_t* slots = self.filter_slots
         line[0] = -1
         line[1] = -1
         for line_obj in basket:
-            exact = type(line_obj) is line_type
+            exact = L.exact(line_obj)
             if self.want_sku:
-                line[0] = _id_of(self.sku_ids, _read(line_obj, exact, L, L_SKU))
+                line[0] = _text_field(line_obj, exact, L, L_SKU, self.sku_ids)
             if self.want_category:
-                line[1] = _id_of(self.category_ids, _read(line_obj, exact, L, L_CATEGORY))
-            price = _to_int64(_read(line_obj, exact, L, L_UNIT_PRICE))
-            qty = _to_int64(_read(line_obj, exact, L, L_QTY))
+                line[1] = _text_field(line_obj, exact, L, L_CATEGORY, self.category_ids)
+            price = _int_field(line_obj, exact, L, L_UNIT_PRICE)
+            qty = _int_field(line_obj, exact, L, L_QTY)
             line[2] = price
             line[3] = qty
             for r in range(self.category_hit_start[line[1] + 1], self.category_hit_start[line[1] + 2]):
@@ -631,7 +751,7 @@ cdef class Matcher:
                         break
         return 0
 
-    cdef bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil:
+    cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil:
         cdef Py_ssize_t i
         for i in range(self.f_row_start[row], self.f_row_start[row + 1]):
             if not in_intervals(&self.pool[self.f_off[i]], self.f_len[i], line[self.f_slot[i]]):
@@ -640,7 +760,7 @@ cdef class Matcher:
 
     # ---- matching ------------------------------------------------------------------------
 
-    cdef bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil:
+    cdef inline bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil:
         cdef Py_ssize_t i, w, n
         cdef int64_t kind, slot
         cdef const int64_t* data
@@ -667,6 +787,7 @@ cdef class Matcher:
         cdef Py_ssize_t count = 0, c, w, idx, a, k, r, b, bit_index, words, start, n
         cdef Py_ssize_t g_words = self.g_words
         cdef const uint64_t* table
+        cdef const int64_t* bps
         cdef uint64_t word, nonzero
         cdef int64_t value, slot, row
         cdef bint need_sort = False
@@ -674,6 +795,11 @@ cdef class Matcher:
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
+                for c in range(self.g_n_quads):
+                    value = vals[self.q_slot[c]]
+                    bps = &self.q_bps[4 * c]
+                    idx = (value >= bps[0]) + (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3])
+                    word &= self.q_tables[5 * c + idx]
                 for c in range(self.g_n_slots):
                     start = self.g_bp_start[c]
                     idx = count_at_most(&self.g_bps[start], self.g_bp_start[c + 1] - start,
@@ -685,6 +811,13 @@ cdef class Matcher:
             else:
                 for w in range(g_words):
                     acc[w] = self.g_all[w]
+                for c in range(self.g_n_quads):
+                    value = vals[self.q_slot[c]]
+                    bps = &self.q_bps[4 * c]
+                    idx = (value >= bps[0]) + (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3])
+                    table = &self.q_tables[(5 * c + idx) * g_words]
+                    for w in range(g_words):
+                        acc[w] &= table[w]
                 for c in range(self.g_n_slots):
                     start = self.g_bp_start[c]
                     idx = count_at_most(&self.g_bps[start], self.g_bp_start[c + 1] - start,
