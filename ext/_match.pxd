@@ -44,6 +44,8 @@ cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
 cdef inline bint in_intervals(const int64_t* pairs, Py_ssize_t count, int64_t value) noexcept nogil:
     """Binary search over sorted, disjoint (low, high) pairs."""
     cdef Py_ssize_t lo = 0, hi = count, mid
+    if count == 1:  # most tests are one range
+        return pairs[0] <= value and value <= pairs[1]
     while lo < hi:
         mid = (lo + hi) >> 1
         if pairs[2 * mid + 1] < value:
@@ -178,7 +180,11 @@ cdef class Matcher:
     cdef Py_ssize_t n_general
     cdef const int64_t* general_rows
     cdef Py_ssize_t g_words
-    cdef Py_ssize_t g_n_quads  # slots with at most 4 breakpoints: padded, read branch-free
+    cdef Py_ssize_t g_n_pairs  # slots with at most 2 breakpoints: padded, read branch-free
+    cdef const int64_t* p_slot
+    cdef const int64_t* p_bps  # 2 per slot, padded with INT64_MAX
+    cdef const uint64_t* p_tables  # 3 rows per slot
+    cdef Py_ssize_t g_n_quads  # slots with 3 or 4 breakpoints
     cdef const int64_t* q_slot
     cdef const int64_t* q_bps  # 4 per slot, padded with INT64_MAX
     cdef const uint64_t* q_tables  # 5 rows per slot (rows past the last repeat it)

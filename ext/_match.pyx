@@ -451,20 +451,27 @@ cdef class Matcher:
         self.f_len = self._i64(tables["f_len"])
 
     def _load_general(self, dict tables):
-        """The general block's slots; those with at most four breakpoints get padded tables."""
+        """The general block's slots; those with at most two, or four, breakpoints get tables
+        padded to that many (rows past the last repeat it), searched without branches."""
         words = self.g_words
         g_slot = np.asarray(tables["g_slot"], dtype=np.int64)
         g_bp_start = np.asarray(tables["g_bp_start"], dtype=np.int64)
         g_bps = np.asarray(tables["g_bps"], dtype=np.int64)
         g_table_start = np.asarray(tables["g_table_start"], dtype=np.int64)
         g_tables = np.asarray(tables["g_tables"], dtype=np.uint64)
+        p_slot, p_bps, p_tables = [], [], []
         q_slot, q_bps, q_tables = [], [], []
         rest_slot, rest_bp_start, rest_bps, rest_table_start, rest_tables = [], [0], [], [0], []
         for c in range(len(g_slot)):
             bps = g_bps[g_bp_start[c] : g_bp_start[c + 1]]
             n = len(bps)
             table = g_tables[g_table_start[c] : g_table_start[c] + (n + 1) * words]
-            if n <= 4:
+            if n <= 2:
+                p_slot.append(int(g_slot[c]))
+                p_bps.extend(bps.tolist() + [INT64_MAX] * (2 - n))
+                rows = table.reshape(n + 1, words)
+                p_tables.append(np.concatenate([rows] + [rows[n:]] * (2 - n)).reshape(-1))
+            elif n <= 4:
                 q_slot.append(int(g_slot[c]))
                 q_bps.extend(bps.tolist() + [INT64_MAX] * (4 - n))
                 rows = table.reshape(n + 1, words)
@@ -475,6 +482,11 @@ cdef class Matcher:
                 rest_bp_start.append(len(rest_bps))
                 rest_tables.append(table)
                 rest_table_start.append(rest_table_start[len(rest_table_start) - 1] + table.size)
+        self.g_n_pairs = len(p_slot)
+        self.p_slot = self._i64(p_slot)
+        self.p_bps = self._i64(p_bps)
+        self.p_tables = self._u64(np.concatenate(p_tables) if p_tables else [])
+        self._derived_nbytes += 8 * (len(p_slot) + len(p_bps) + 3 * words * len(p_slot))
         self.g_n_quads = len(q_slot)
         self.q_slot = self._i64(q_slot)
         self.q_bps = self._i64(q_bps)
@@ -795,6 +807,11 @@ cdef class Matcher:
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
+                for c in range(self.g_n_pairs):
+                    value = vals[self.p_slot[c]]
+                    bps = &self.p_bps[2 * c]
+                    idx = (value >= bps[0]) + (value >= bps[1])
+                    word &= self.p_tables[3 * c + idx]
                 for c in range(self.g_n_quads):
                     value = vals[self.q_slot[c]]
                     bps = &self.q_bps[4 * c]
@@ -811,6 +828,13 @@ cdef class Matcher:
             else:
                 for w in range(g_words):
                     acc[w] = self.g_all[w]
+                for c in range(self.g_n_pairs):
+                    value = vals[self.p_slot[c]]
+                    bps = &self.p_bps[2 * c]
+                    idx = (value >= bps[0]) + (value >= bps[1])
+                    table = &self.p_tables[(3 * c + idx) * g_words]
+                    for w in range(g_words):
+                        acc[w] &= table[w]
                 for c in range(self.g_n_quads):
                     value = vals[self.q_slot[c]]
                     bps = &self.q_bps[4 * c]
