@@ -80,7 +80,7 @@ def test_many_text_values_each_find_their_own_id() -> None:
     """Thousands of merchants share one open-addressing table; every one finds its rule."""
     rules = "\n".join(f'rule r{i} when merchant = "M{i:05d}" then discount 1%' for i in range(3000))
     compiled = build(rules)
-    for i in list(range(0, 3000, 7)) + [2999]:
+    for i in [*range(0, 3000, 7), 2999]:
         assert compiled.match(txn(merchant=fresh(f"M{i:05d}")), None) == [i]
     assert compiled.match(txn(merchant="M03000"), None) == []
     assert compiled.match(txn(merchant="m00001"), None) == []
@@ -142,8 +142,9 @@ def test_general_block_wider_than_one_word() -> None:
 
 
 def test_model_objects_and_look_alikes_agree_on_a_workload() -> None:
-    from bench.workload import generate_members, generate_program, generate_transactions
     from tessera.engine.compiler import compile_source
+
+    from bench.workload import generate_members, generate_program, generate_transactions
 
     compiled = compile_source(generate_program(300), "generated-300.rules")
     members = {m.member: m for m in generate_members()}
@@ -151,4 +152,5 @@ def test_model_objects_and_look_alikes_agree_on_a_workload() -> None:
         member = members.get(transaction.member)
         assert isinstance(transaction, Transaction)
         got = compiled.match(transaction, member)
-        assert compiled.match(look_alike(transaction), look_alike(member) if member else None) == got
+        other = look_alike(member) if member is not None else None
+        assert compiled.match(look_alike(transaction), other) == got
