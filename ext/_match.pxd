@@ -200,6 +200,10 @@ cdef class Matcher:
     cdef uint64_t* _acc
     cdef int64_t* _out
 
+    cdef int _load_ops(self, ops) except -1
+    cdef int _load_filters(self, dict tables) except -1
+    cdef int _load_anchors(self, dict tables) except -1
+    cdef int _load_general(self, dict tables) except -1
     cdef const int64_t* _i64(self, object values) except NULL
     cdef const uint64_t* _u64(self, object values) except NULL
     cdef int64_t _utc_offset(self, int64_t now) noexcept

@@ -409,7 +409,7 @@ cdef class Matcher:
         self._arrays.append(array)
         return &view[0]
 
-    def _load_filters(self, dict tables):
+    cdef int _load_filters(self, dict tables) except -1:
         """Basket filters: table filters become per-id lists, the rest are checked by rows."""
         filter_slots = np.asarray(tables["filter_slots"], dtype=np.int64).reshape(-1, 3)
         n_filters = filter_slots.shape[0]
@@ -449,8 +449,9 @@ cdef class Matcher:
         self.f_slot = self._i64(tables["f_slot"])
         self.f_off = self._i64(tables["f_off"])
         self.f_len = self._i64(tables["f_len"])
+        return 0
 
-    def _load_general(self, dict tables):
+    cdef int _load_general(self, dict tables) except -1:
         """The general block's slots; those with at most two, or four, breakpoints get tables
         padded to that many (rows past the last repeat it), searched without branches."""
         words = self.g_words
@@ -498,8 +499,9 @@ cdef class Matcher:
         self.g_bps = self._i64(rest_bps)
         self.g_table_start = self._i64(rest_table_start)
         self.g_tables = self._u64(np.concatenate(rest_tables) if rest_tables else [])
+        return 0
 
-    def _load_anchors(self, dict tables):
+    cdef int _load_anchors(self, dict tables) except -1:
         """Anchor indexes; one whose keys are dense (dictionary ids) also gets a direct table."""
         a_slot = np.asarray(tables["a_slot"], dtype=np.int64)
         a_key_start = np.asarray(tables["a_key_start"], dtype=np.int64)
@@ -538,6 +540,7 @@ cdef class Matcher:
         self.m_bit_start = self._i64(tables["m_bit_start"])
         self.bit_row_start = self._i64(tables["bit_row_start"])
         self.bit_rows = self._i64(tables["bit_rows"])
+        return 0
 
     @property
     def nbytes(self) -> int:
@@ -569,7 +572,7 @@ cdef class Matcher:
             self.tz_hint = index
         return self.tz_offsets[index]
 
-    def _load_ops(self, ops):
+    cdef int _load_ops(self, ops) except -1:
         """Each encode operation's slot (-1: the programme does not read it), so that the
         encoder runs straight through instead of dispatching on a list of operations."""
         cdef Py_ssize_t i
@@ -612,6 +615,7 @@ cdef class Matcher:
         self.attr_text_ops = self._i64(lists[OP_ATTR_TEXT])
         self.n_attr_numbers = len(lists[OP_ATTR_NUMBER])
         self.attr_number_ops = self._i64(lists[OP_ATTR_NUMBER])
+        return 0
 
     cdef int _encode(self, object txn, object member, int64_t* vals) except -1:
         cdef Py_ssize_t i, w, slot, arg
