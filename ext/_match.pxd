@@ -103,6 +103,7 @@ cdef class Matcher:
     cdef object _keep  # the tables as the compiler gave them
     cdef list _arrays  # the arrays the pointers below point into
     cdef Py_ssize_t _derived_nbytes
+    cdef tuple _ints  # the walk indices as int objects, handed out in results
     # encoding
     # the slot each encode operation fills, -1 when the programme does not read it
     cdef Py_ssize_t s_amount, s_mcc, s_channel, s_time, s_date, s_weekday, s_hour, s_minute

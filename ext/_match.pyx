@@ -348,6 +348,8 @@ cdef class Matcher:
         self._derived_nbytes = 0
         self.n_slots = tables["n_slots"]
         self.n_rules = tables["n_rules"]
+        self._ints = tuple(range(self.n_rules))
+        self._derived_nbytes += 8 * self.n_rules + 32 * max(self.n_rules - 256, 0)
         ops = np.asarray(tables["ops"], dtype=np.int64).reshape(-1, 3)
         self._load_ops(ops)
         self.text_ids = tuple(_Ids(ids) for ids in tables["text_ids"])
@@ -914,7 +916,7 @@ cdef class Matcher:
         cdef Py_ssize_t count, i
         self._encode(txn, member, self._vals)
         count = self._match(self._vals, self._acc, out)
-        return _as_list(out, count)
+        return _as_list(out, count, self._ints)
 
     def encode(self, object txn, object member):
         """The int64 slot vector of one transaction (what the batch form takes a row of)."""
@@ -938,7 +940,7 @@ cdef class Matcher:
         if vals.shape[0] < self.n_slots:
             raise ValueError(f"expected {self.n_slots} slots, got {vals.shape[0]}")
         count = self._match(&vals[0], self._acc, out)
-        return _as_list(out, count)
+        return _as_list(out, count, self._ints)
 
     def match_batch(self, const int64_t[:, ::1] vals):
         """Match every row of an encoded batch with the GIL released.
@@ -988,12 +990,19 @@ cdef class Matcher:
         return offsets, rules
 
 
-cdef inline list _as_list(const int64_t* out, Py_ssize_t count):
-    """The first ``count`` results as a list of ints, built at its final size."""
+cdef inline list _as_list(const int64_t* out, Py_ssize_t count, tuple ints):
+    """The first ``count`` results as a list of ints, built at its final size from the
+    matcher's own int objects for the walk indices (immutable, so shared safely)."""
     cdef list result = PyList_New(count)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, n = len(ints)
+    cdef PyObject* item
     for i in range(count):
-        item = PyLong_FromSsize_t(out[i])
-        Py_INCREF(item)
-        PyList_SET_ITEM(result, i, item)
+        if 0 <= out[i] < n:
+            item = PyTuple_GET_ITEM(ints, out[i])
+            Py_INCREF(<object>item)
+            PyList_SET_ITEM(result, i, <object>item)
+        else:
+            value = PyLong_FromSsize_t(out[i])
+            Py_INCREF(value)
+            PyList_SET_ITEM(result, i, value)
     return result
