@@ -145,8 +145,12 @@ cdef class Matcher:
     cdef const int64_t* sku_hits
     cdef const int64_t* category_hit_start
     cdef const int64_t* category_hits
+    cdef const int64_t* sku_row_start  # per sku id + 1: CSR of row filters it may pass
+    cdef const int64_t* sku_rows
+    cdef const int64_t* category_row_start
+    cdef const int64_t* category_rows
     cdef Py_ssize_t n_row_filters
-    cdef const int64_t* row_filters  # filters that are checked row by row
+    cdef const int64_t* row_filters  # filters every line checks row by row
     cdef const int64_t* filter_row_span
     cdef const int64_t* f_row_start
     cdef const int64_t* f_slot
@@ -213,6 +217,7 @@ cdef class Matcher:
                             int64_t* vals) except -1
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1
     cdef inline bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
+    cdef inline void _filter_line(self, Py_ssize_t f, const int64_t* line, int64_t* vals) noexcept nogil
     cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
     cpdef list match(self, object txn, object member)
     cdef Py_ssize_t _match(self, const int64_t* vals, uint64_t* acc, int64_t* out) noexcept nogil

@@ -329,6 +329,33 @@ cdef inline void _add_line(int64_t* vals, const int64_t* slots, Py_ssize_t f, in
         vals[s] = 1
 
 
+def _filter_screen(dict tables, Py_ssize_t f, dict counts):
+    """``(slot, ids)`` when every row of filter ``f`` tests the line's category (or, failing
+    that, its sku): only a line with one of those ids can pass, so only such a line checks the
+    rows. ``None`` when neither slot is tested by every row."""
+    span = tables["filter_row_span"]
+    starts, slots = tables["f_row_start"], tables["f_slot"]
+    offsets, lengths, pool = tables["f_off"], tables["f_len"], tables["pool"]
+    rows = range(int(span[f]), int(span[f + 1]))
+    for slot in (1, 0):  # LINE_CATEGORY, LINE_SKU
+        ids = set()
+        for row in rows:
+            tests = [i for i in range(int(starts[row]), int(starts[row + 1])) if slots[i] == slot]
+            if not tests:
+                break
+            accepted = set(range(-1, counts[slot]))
+            for i in tests:
+                pairs = pool[int(offsets[i]) : int(offsets[i]) + 2 * int(lengths[i])]
+                accepted = {
+                    v for v in accepted
+                    if any(pairs[2 * j] <= v <= pairs[2 * j + 1] for j in range(len(pairs) // 2))
+                }
+            ids |= accepted
+        else:
+            return slot, sorted(ids)
+    return None
+
+
 def _csr(lists):
     """``(starts, items)`` of a list of int lists."""
     starts = [0]
@@ -421,6 +448,7 @@ cdef class Matcher:
         lut = np.asarray(tables["f_lut"], dtype=np.uint8)
         counts = {0: len(self.sku_ids), 1: len(self.category_ids)}  # LINE_SKU, LINE_CATEGORY
         hits = {0: [[] for _ in range(counts[0] + 1)], 1: [[] for _ in range(counts[1] + 1)]}
+        screened = {0: [[] for _ in range(counts[0] + 1)], 1: [[] for _ in range(counts[1] + 1)]}
         row_filters = []
         for f in range(n_filters):
             if not used[f]:
@@ -430,8 +458,14 @@ cdef class Matcher:
                 flags = lut[lut_off[f] : lut_off[f] + counts[slot] + 1]
                 for value in np.flatnonzero(flags).tolist():
                     hits[slot][value].append(f)
-            else:
+                continue
+            accepted = _filter_screen(tables, f, counts)
+            if accepted is None:
                 row_filters.append(f)
+            else:
+                slot, ids = accepted
+                for value in ids:
+                    screened[slot][value + 1].append(f)
         self.any_basket = bool(used.any())
         self.want_sku = counts[0] > 0
         self.want_category = counts[1] > 0
@@ -442,8 +476,16 @@ cdef class Matcher:
         self.sku_hits = self._i64(sku_hits)
         self.category_hit_start = self._i64(category_start)
         self.category_hits = self._i64(category_hits)
+        sku_row_start, sku_rows = _csr(screened[0])
+        category_row_start, category_rows = _csr(screened[1])
+        self.sku_row_start = self._i64(sku_row_start)
+        self.sku_rows = self._i64(sku_rows)
+        self.category_row_start = self._i64(category_row_start)
+        self.category_rows = self._i64(category_rows)
         self._derived_nbytes += 8 * (sku_start.size + sku_hits.size + category_start.size
-                                     + category_hits.size + len(row_filters))
+                                     + category_hits.size + len(row_filters)
+                                     + sku_row_start.size + sku_rows.size
+                                     + category_row_start.size + category_rows.size)
         self.n_row_filters = len(row_filters)
         self.row_filters = self._i64(row_filters)
         self.filter_row_span = self._i64(tables["filter_row_span"])
@@ -761,13 +803,22 @@ cdef class Matcher:
                 _add_line(vals, slots, self.category_hits[r], qty, price)
             for r in range(self.sku_hit_start[line[0] + 1], self.sku_hit_start[line[0] + 2]):
                 _add_line(vals, slots, self.sku_hits[r], qty, price)
+            for r in range(self.category_row_start[line[1] + 1],
+                           self.category_row_start[line[1] + 2]):
+                self._filter_line(self.category_rows[r], line, vals)
+            for r in range(self.sku_row_start[line[0] + 1], self.sku_row_start[line[0] + 2]):
+                self._filter_line(self.sku_rows[r], line, vals)
             for r in range(self.n_row_filters):
-                f = self.row_filters[r]
-                for k in range(self.filter_row_span[f], self.filter_row_span[f + 1]):
-                    if self._filter_row_holds(k, line):
-                        _add_line(vals, slots, f, qty, price)
-                        break
+                self._filter_line(self.row_filters[r], line, vals)
         return 0
+
+    cdef inline void _filter_line(self, Py_ssize_t f, const int64_t* line, int64_t* vals) noexcept nogil:
+        """Add the line to filter ``f``'s sums if one of the filter's rows holds for it."""
+        cdef Py_ssize_t k
+        for k in range(self.filter_row_span[f], self.filter_row_span[f + 1]):
+            if self._filter_row_holds(k, line):
+                _add_line(vals, self.filter_slots, f, line[3], line[2])
+                return
 
     cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil:
         cdef Py_ssize_t i

@@ -154,3 +154,32 @@ def test_model_objects_and_look_alikes_agree_on_a_workload() -> None:
         got = compiled.match(transaction, member)
         other = look_alike(member) if member is not None else None
         assert compiled.match(look_alike(transaction), other) == got
+
+
+def test_basket_filters_screened_by_category_or_sku() -> None:
+    """Filters whose every row tests the category (or the sku) are checked only for lines
+    with an id those rows accept; the others are checked for every line."""
+    compiled = build("""
+        rule pricey_tea when basket.has(category = "tea" and unit_price >= 5.00)
+          then discount 1%
+        rule two_drinks when basket.qty(category in {"tea", "coffee"} and qty >= 2
+          or sku = "X-1") >= 2 then discount 1%
+        rule cheap_s1 when basket.amount(sku = "S-1" and unit_price < 2.00) >= 3.00
+          then discount 1%
+        rule not_tea when basket.has(category != "tea" and qty >= 3) then discount 1%
+        rule either when basket.has(category = "tea" and qty >= 4 or category = "milk")
+          then discount 1%
+    """)
+    lines = [
+        ("S-1", "tea", 1, 500), ("S-1", "tea", 4, 150), ("X-1", "coffee", 2, 100),
+        ("S-2", "coffee", 3, 100), ("S-1", "juice", 3, 100), ("Q", "milk", 1, 100),
+        ("Z", "unknown", 5, 100), ("X-1", "unknown", 1, 100),
+    ]
+    seen: set[str] = set()
+    for size in range(1, 4):
+        for start in range(len(lines)):
+            basket = tuple(
+                BasketLine(*lines[(start + k * 3) % len(lines)]) for k in range(size)
+            )
+            seen.update(matched(compiled, txn(basket=basket), None))
+    assert seen == {"pricey_tea", "two_drinks", "cheap_s1", "not_tea", "either"}
