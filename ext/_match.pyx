@@ -21,6 +21,8 @@ from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 
+import sys
+
 import numpy as np
 
 DEF NEVER_PURCHASED_DAYS = 1000000
@@ -243,7 +245,7 @@ cdef class _Ids:
         cdef Py_ssize_t capacity = 8, i
         cdef Py_ssize_t h
         self.mapping = mapping
-        self.owned = tuple(mapping)  # the table's keys stay alive as long as it does
+        self.owned = tuple(sys.intern(k) if PyUnicode_CheckExact(k) else k for k in mapping)
         while capacity < 2 * len(mapping):
             capacity <<= 1
         self.mask = capacity - 1
@@ -257,6 +259,9 @@ cdef class _Ids:
                 raise ValueError(f"negative id {value} for {key!r}")
             if not PyUnicode_CheckExact(key) or not tessera_str_ready(<PyObject*>key):
                 continue  # found through the dictionary
+            # The interned copy: a value that is the interned str (a literal in code, many
+            # decoders' keys) is then found by identity, without comparing characters.
+            key = sys.intern(key)
             h = hash(key)
             i = h & self.mask
             while self.keys[i] != NULL:
@@ -380,9 +385,10 @@ cdef class Matcher:
         ops = np.asarray(tables["ops"], dtype=np.int64).reshape(-1, 3)
         self._load_ops(ops)
         self.text_ids = tuple(_Ids(ids) for ids in tables["text_ids"])
-        self.attr_names = tuple(tables["attr_names"])
+        # Interned, so that a member's dictionary whose keys are interned finds them by identity.
+        self.attr_names = tuple(sys.intern(name) for name in tables["attr_names"])
         self.attr_text_ids = tuple(_Ids(ids) for ids in tables["attr_text_ids"])
-        self.wallets = tuple(tables["wallets"])
+        self.wallets = tuple(sys.intern(name) for name in tables["wallets"])
         self.segment_bits = _Ids(tables["segment_bits"])
         self.tier_ranks = _Ids(tables["tier_ranks"])
         self.default_tier = tables["default_tier"]
@@ -749,8 +755,13 @@ cdef class Matcher:
                 vals[self.s_days_enrolled] = 0 if last < 0 else last // DAY
         if self.s_segments >= 0:
             value = _read(member, m_exact, M, M_SEGMENTS)
-            if len(value):
-                slot = self.s_segments
+            slot = self.s_segments
+            if type(value) is frozenset:
+                for name in <frozenset>value:
+                    bit = _id_of(self.segment_bits, name)
+                    if bit >= 0:
+                        vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
+            else:
                 for name in value:
                     bit = _id_of(self.segment_bits, name)
                     if bit >= 0:

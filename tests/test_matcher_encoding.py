@@ -61,6 +61,10 @@ def test_text_values_match_however_the_str_was_made() -> None:
         assert compiled.match(look_alike(transaction), look_alike(member)) == compiled.match(
             transaction, member
         )
+        for segments in ({make("vip")}, [make("vip")], (make("other"), make("vip"))):
+            other = look_alike(member)
+            other.segments = segments
+            assert compiled.match(transaction, other) == compiled.match(transaction, member)
 
 
 @pytest.mark.parametrize(
