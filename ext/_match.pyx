@@ -757,11 +757,12 @@ cdef class Matcher:
             value = _read(member, m_exact, M, M_SEGMENTS)
             slot = self.s_segments
             if type(value) is frozenset:
-                for name in <frozenset>value:
-                    bit = _id_of(self.segment_bits, name)
-                    if bit >= 0:
-                        vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
-            else:
+                if len(<frozenset>value):
+                    for name in <frozenset>value:
+                        bit = _id_of(self.segment_bits, name)
+                        if bit >= 0:
+                            vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
+            elif len(value):
                 for name in value:
                     bit = _id_of(self.segment_bits, name)
                     if bit >= 0:
