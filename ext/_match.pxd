@@ -1,6 +1,7 @@
 # cython: language_level=3
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
+from cpython.object cimport PyObject
 
 cdef enum LiteralKind:
     LIT_INTERVALS = 0
@@ -43,6 +44,8 @@ cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
 cdef inline bint in_intervals(const int64_t* pairs, Py_ssize_t count, int64_t value) noexcept nogil:
     """Binary search over sorted, disjoint (low, high) pairs."""
     cdef Py_ssize_t lo = 0, hi = count, mid
+    if count == 1:  # most tests are one range
+        return pairs[0] <= value and value <= pairs[1]
     while lo < hi:
         mid = (lo + hi) >> 1
         if pairs[2 * mid + 1] < value:
@@ -63,81 +66,158 @@ cdef inline Py_ssize_t bisect_right(const int64_t* values, Py_ssize_t count, int
     return lo
 
 
+cdef inline Py_ssize_t count_at_most(const int64_t* values, Py_ssize_t count, int64_t value) noexcept nogil:
+    """``bisect_right`` for sorted ``values``; a branch-free scan when they are few."""
+    cdef Py_ssize_t i, n = 0
+    if count <= 8:
+        for i in range(count):
+            n += values[i] <= value
+        return n
+    return bisect_right(values, count, value)
+
+
 @cython.final
 cdef class _Fields:
     cdef type cls
     cdef tuple names
     cdef Py_ssize_t offsets[16]
-    cdef object get(self, object obj, Py_ssize_t i)
+    cdef bint complete  # every field is a slot
+    cdef inline bint exact(self, object obj) noexcept
 
 
+@cython.final
+cdef class _Ids:
+    cdef dict mapping
+    cdef tuple owned
+    cdef Py_ssize_t mask
+    cdef PyObject** keys
+    cdef Py_ssize_t* hashes
+    cdef int64_t* ids
+
+
+@cython.final
 cdef class Matcher:
     cdef readonly Py_ssize_t n_slots
     cdef readonly Py_ssize_t n_rules
     cdef readonly Py_ssize_t n_rows
-    cdef object _keep  # the arrays the memoryviews below point into
-    cdef const int64_t[:, ::1] ops
-    cdef list text_ids
-    cdef list attr_names
-    cdef list attr_text_ids
-    cdef list wallets
-    cdef dict segment_bits
-    cdef dict tier_ranks
-    cdef dict channels
-    cdef dict sku_ids
-    cdef dict category_ids
+    cdef object _keep  # the tables as the compiler gave them
+    cdef list _arrays  # the arrays the pointers below point into
+    cdef Py_ssize_t _derived_nbytes
+    cdef tuple _ints  # the walk indices as int objects, handed out in results
+    # encoding
+    # the slot each encode operation fills, -1 when the programme does not read it
+    cdef Py_ssize_t s_amount, s_mcc, s_channel, s_time, s_date, s_weekday, s_hour, s_minute
+    cdef Py_ssize_t s_text[5]  # by engine.layout.TEXT_FIELDS
+    cdef Py_ssize_t s_groups, groups_words, s_tier, s_txn_count, s_spend_30d, s_spend_12m
+    cdef Py_ssize_t s_days_last, s_days_enrolled, s_segments
+    cdef bint any_time
+    cdef Py_ssize_t n_balances, n_attr_texts, n_attr_numbers
+    cdef const int64_t* balance_ops  # (slot, wallet index) pairs
+    cdef const int64_t* attr_text_ops  # (slot, attribute index) pairs
+    cdef const int64_t* attr_number_ops
+    cdef tuple text_ids  # _Ids per TEXT_FIELDS entry
+    cdef tuple attr_names
+    cdef tuple attr_text_ids  # _Ids per custom attribute
+    cdef tuple wallets
+    cdef _Ids segment_bits
+    cdef _Ids tier_ranks
+    cdef _Ids channels
+    cdef _Ids sku_ids
+    cdef _Ids category_ids
     cdef object attr_number
     cdef _Fields txn_fields
     cdef _Fields member_fields
     cdef _Fields line_fields
     cdef int64_t default_tier
-    cdef const uint64_t[:, ::1] group_masks
-    cdef const int64_t[::1] tz_starts
-    cdef const int64_t[::1] tz_offsets
-    cdef const int64_t[::1] row_rule
-    cdef const int64_t[::1] row_start
-    cdef const int64_t[::1] lit_kind
-    cdef const int64_t[::1] lit_slot
-    cdef const int64_t[::1] lit_off
-    cdef const int64_t[::1] lit_len
-    cdef const int64_t[::1] filter_row_span
-    cdef const int64_t[::1] f_lut_slot
-    cdef const int64_t[::1] f_lut_off
-    cdef const unsigned char[::1] f_lut
-    cdef const unsigned char[::1] f_used
-    cdef const int64_t[:, ::1] filter_slots
-    cdef const int64_t[::1] f_row_start
-    cdef const int64_t[::1] f_kind
-    cdef const int64_t[::1] f_slot
-    cdef const int64_t[::1] f_off
-    cdef const int64_t[::1] f_len
-    cdef const int64_t[::1] pool
-    cdef const int64_t[::1] a_slot
-    cdef const int64_t[::1] a_key_start
-    cdef const int64_t[::1] keys
-    cdef const int64_t[::1] key_row_start
-    cdef const int64_t[::1] key_rows
-    cdef const int64_t[::1] m_slot
-    cdef const int64_t[::1] m_words
-    cdef const int64_t[::1] m_bit_start
-    cdef const int64_t[::1] bit_row_start
-    cdef const int64_t[::1] bit_rows
-    cdef const int64_t[::1] general_rows
-    cdef Py_ssize_t g_words
-    cdef const int64_t[::1] g_slot
-    cdef const int64_t[::1] g_bp_start
-    cdef const int64_t[::1] g_bps
-    cdef const int64_t[::1] g_table_start
-    cdef const uint64_t[::1] g_tables
-    cdef const uint64_t[::1] g_all
+    cdef const uint64_t* group_masks
+    cdef Py_ssize_t group_rows
+    cdef Py_ssize_t group_words
+    cdef const int64_t* tz_starts
+    cdef const int64_t* tz_offsets
+    cdef Py_ssize_t tz_count
+    cdef Py_ssize_t tz_hint  # the span the last transaction fell in: checked, then used
+    # basket filters
     cdef bint any_basket
-    cdef int64_t[::1] _vals
-    cdef uint64_t[::1] _acc
-    cdef int64_t[::1] _out
+    cdef bint want_sku
+    cdef bint want_category
+    cdef const int64_t* filter_slots  # (filters, 3): qty, amount and has slots, or -1
+    cdef const int64_t* sku_hit_start  # per sku id + 1: CSR into sku_hits
+    cdef const int64_t* sku_hits
+    cdef const int64_t* category_hit_start
+    cdef const int64_t* category_hits
+    cdef const int64_t* sku_row_start  # per sku id + 1: CSR of row filters it may pass
+    cdef const int64_t* sku_rows
+    cdef const int64_t* category_row_start
+    cdef const int64_t* category_rows
+    cdef Py_ssize_t n_row_filters
+    cdef const int64_t* row_filters  # filters every line checks row by row
+    cdef const int64_t* filter_row_span
+    cdef const int64_t* f_row_start
+    cdef const int64_t* f_slot
+    cdef const int64_t* f_off
+    cdef const int64_t* f_len
+    # rows and literals
+    cdef const int64_t* row_rule
+    cdef const int64_t* row_start
+    cdef const int64_t* lit_kind
+    cdef const int64_t* lit_slot
+    cdef const int64_t* lit_off
+    cdef const int64_t* lit_len
+    cdef const int64_t* pool
+    # anchors
+    cdef Py_ssize_t n_anchors
+    cdef const int64_t* a_slot
+    cdef const int64_t* a_key_start
+    cdef const int64_t* a_direct_start  # per anchor: offset into a_direct, or -1
+    cdef const int64_t* a_direct_low
+    cdef const int64_t* a_direct_len
+    cdef const int64_t* a_direct  # value - low -> key index, or -1
+    cdef const int64_t* keys
+    cdef const int64_t* key_row_start
+    cdef const int64_t* key_rows
+    cdef Py_ssize_t n_mask_anchors
+    cdef const int64_t* m_slot
+    cdef const int64_t* m_words
+    cdef const int64_t* m_bit_start
+    cdef const int64_t* bit_row_start
+    cdef const int64_t* bit_rows
+    # general block
+    cdef Py_ssize_t n_general
+    cdef const int64_t* general_rows
+    cdef Py_ssize_t g_words
+    cdef Py_ssize_t g_n_pairs  # slots with at most 2 breakpoints: padded, read branch-free
+    cdef const int64_t* p_slot
+    cdef const int64_t* p_bps  # 2 per slot, padded with INT64_MAX
+    cdef const uint64_t* p_tables  # 3 rows per slot
+    cdef Py_ssize_t g_n_quads  # slots with 3 or 4 breakpoints
+    cdef const int64_t* q_slot
+    cdef const int64_t* q_bps  # 4 per slot, padded with INT64_MAX
+    cdef const uint64_t* q_tables  # 5 rows per slot (rows past the last repeat it)
+    cdef Py_ssize_t g_n_slots  # the other slots
+    cdef const int64_t* g_slot
+    cdef const int64_t* g_bp_start
+    cdef const int64_t* g_bps
+    cdef const int64_t* g_table_start
+    cdef const uint64_t* g_tables
+    cdef const uint64_t* g_all
+    # scratch
+    cdef int64_t* _vals
+    cdef uint64_t* _acc
+    cdef int64_t* _out
 
+    cdef int _load_ops(self, ops) except -1
+    cdef int _load_filters(self, dict tables) except -1
+    cdef int _load_anchors(self, dict tables) except -1
+    cdef int _load_general(self, dict tables) except -1
+    cdef const int64_t* _i64(self, object values) except NULL
+    cdef const uint64_t* _u64(self, object values) except NULL
+    cdef int64_t _utc_offset(self, int64_t now) noexcept
     cdef int _encode(self, object txn, object member, int64_t* vals) except -1
-    cdef void _encode_basket(self, object basket, int64_t* vals) except *
-    cdef bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
-    cdef bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
+    cdef int _encode_member(self, object member, bint m_exact, int64_t now,
+                            int64_t* vals) except -1
+    cdef int _encode_basket(self, object basket, int64_t* vals) except -1
+    cdef inline bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
+    cdef inline void _filter_line(self, Py_ssize_t f, const int64_t* line, int64_t* vals) noexcept nogil
+    cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
     cpdef list match(self, object txn, object member)
     cdef Py_ssize_t _match(self, const int64_t* vals, uint64_t* acc, int64_t* out) noexcept nogil
