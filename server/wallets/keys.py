@@ -101,12 +101,9 @@ class Keys:
 
     # ---- keys in other slots
     def budget(self, rule: str) -> str:
-        """Hash: kind (count | value) -> used."""
+        """Hash: kind (count | value) -> used, and the reservations that add up to it:
+        reservation id (``<txn>#<nonce>``) -> ``delta|time|member``."""
         return f"{self.ns}{{b:{self.program}:{rule}}}"
-
-    def reservations(self, rule: str) -> str:
-        """Hash: reservation id (``<txn>#<nonce>``) -> ``delta|time|member``."""
-        return f"{self.budget(rule)}:r"
 
     def claim(self, txn_id: str) -> str:
         """String: the member a transaction id belongs to."""

@@ -23,7 +23,9 @@ Money is minor units and points whole points, as integers below 2**53 everywhere
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import operator
 import os
 import random
 import time
@@ -69,6 +71,7 @@ from .keys import SLOTS, Keys, hold_entry, parse_hold_entry
 DAY = 86_400
 FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
 MAX_VALUE = 2**53 - 1
+_NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
 # Each script runs with the libraries it needs in front of it.
 LIBRARIES = {"authorize": ("lib",), "claim": ("lib",), "tombstone": ("lib",), "read": ("lib",)}
 SCRIPTS = (
@@ -101,6 +104,7 @@ class Snapshot:
     last_txn: str  # the transaction that set ``state.last_purchase`` ("" if none)
     totals: Mapping[str, int]  # every bucket, pending ones too: what the ledger sums to
     purses: Mapping[str, Purse]  # the buckets themselves (authorise works on copies)
+    tag_counts: Mapping[str, int] = field(default_factory=dict)  # standing grants per tag
 
 
 class RedisCounters:
@@ -177,6 +181,8 @@ def _text(value: bytes | str) -> str:
 
 
 def _whole(value: object, what: str) -> int:
+    if type(value) is int and 0 <= value <= MAX_VALUE:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
     if type(value) is not int:
         raise InvalidAmount(f"{what} must be a whole number, not {value!r}", field=what)
     if value < 0:
@@ -204,9 +210,14 @@ def _funders_json(shares: Sequence[tuple[str, int]], sign: int = 1) -> str:
     return orjson.dumps([[name, sign * share] for name, share in shares]).decode()
 
 
+# Every field of a transaction, in declaration order: the canonical form that is hashed
+# (a tuple serialises several times faster than the dataclass itself).
+_TXN_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Transaction)))
+
+
 def payload_hash(txn: Transaction, capture: bool) -> str:
     """The idempotency fingerprint of an authorisation request."""
-    body = orjson.dumps(txn)  # dataclass fields come in a fixed order
+    body = orjson.dumps(_TXN_FIELDS(txn))
     return hashlib.blake2b(body + (b"|sale" if capture else b"|hold"), digest_size=16).hexdigest()
 
 
@@ -245,6 +256,7 @@ class WalletStore:
         self._periods = sorted({limit.period for rule in program.rules for limit in rule.limits})
         self._reference = Reference(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
+        self._tiers = bool(program.tiers)
         self._scripts = {
             name: client.register_script(
                 "\n".join(_lua(part) for part in (*LIBRARIES.get(name, ("lib", "wallets")), name))
@@ -357,6 +369,7 @@ class WalletStore:
             profile.get("lastx", ""),
             wallet_totals,
             held,
+            {name[3:]: int(value) for name, value in profile.items() if name[:3] == "tg:"},
         )
 
     def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
@@ -407,7 +420,7 @@ class WalletStore:
         if not self.cluster:
             keys.append(k.claim(txn_id))
             for b in budgets:
-                keys += [k.budget(b["r"]), k.reservations(b["r"])]
+                keys.append(k.budget(b["r"]))
             _, result = self._run("authorize", keys, args)
             return orjson.loads(result)
         return self._authorize_on_cluster(member, txn_id, keys, args, budgets, txn.time)
@@ -435,7 +448,7 @@ class WalletStore:
                 continue
             keys = [*self._member_keys(txn.member, txn.txn_id), self.keys.claim(txn.txn_id)]
             for b in budgets:
-                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+                keys.append(self.keys.budget(b["r"]))
             calls.append((i, keys, args))
         script = self._scripts["authorize"]
         for attempt in range(2):
@@ -489,7 +502,7 @@ class WalletStore:
     def _set_reservation(self, b: Mapping[str, Any], member: str, delta: int, now: int) -> None:
         self._run(
             "budget",
-            [self.keys.budget(b["r"]), self.keys.reservations(b["r"])],
+            [self.keys.budget(b["r"])],
             [b["id"], member, b["kind"], delta, b["c"], now],
         )
 
@@ -539,7 +552,7 @@ class WalletStore:
             return purses[name]
 
         lines: list[list[object]] = []
-        checks: list[tuple[str, int]] = []
+        checks: list[str] = []  # field, amount expected, ...
         sp = None
         took: list[list[object]] = []
         redemption = decision.redemption
@@ -555,7 +568,8 @@ class WalletStore:
                 if spent is None:
                     raise InsufficientBalance(f"{name}: less than {value} spendable")
                 took = spent
-                checks = [(f"{name}|{bucket}", before[bucket]) for bucket, _ in took]
+                for bucket, _ in took:
+                    checks += (f"{name}|{bucket}", str(before[bucket]))
                 sp = {"w": index[name], "v": value}
                 lines.append([name, "redeem", "", -value, wallet.total, []])
         fx: list[dict[str, Any]] = []
@@ -592,6 +606,8 @@ class WalletStore:
                 continue
             if usage.scope == "limit":
                 where = f"l:{usage.key}|{usage.rule}|{usage.kind}"
+                if " " in where:  # the script's tokens are separated by spaces
+                    raise InvalidRequest(f"limit period key {usage.key!r} holds a space")
                 seen = limits.get(where)
                 if seen is None:
                     limits[where] = {"f": where, "d": delta, "c": cap}
@@ -612,19 +628,21 @@ class WalletStore:
 
         state = snapshot.state
         segments = state.segments
-        added = sorted(set(tags) - segments)
+        granted = sorted(set(tags))
+        added = [tag for tag in granted if tag not in segments]
         deadline = 0 if capture else now + self.hold_seconds
+        day = now // DAY
         rec: dict[str, Any] = {
             "txn": txn_id,
             "member": member,
             "amt": amount,
-            "day": now // DAY,
+            "day": day,
             "time": now,
             "wallets": wallets,
             "fx": fx,
             "lim": list(limits.values()),
             "bud": budgets,
-            "tags": added,
+            "tags": granted,
             "prev_last": [state.last_purchase or 0, snapshot.last_txn],
             "hold": deadline,
             "took": took,
@@ -635,7 +653,7 @@ class WalletStore:
         if added:
             segments = segments | frozenset(added)
             segs_after = orjson.dumps(sorted(segments)).decode()
-        tier = self._tier_after(snapshot, amount, segments, now)
+        tier = self._tier_after(snapshot, amount, segments, now) if self._tiers else None
         if tier is not None:
             rec["tier"] = tier
         balances = dict(state.balances)
@@ -658,43 +676,52 @@ class WalletStore:
             "balances": balances,
             "status": "held" if deadline else "captured",
         }
-        sets: list[tuple[str, int]] = []
+        # Everything but free text goes as one list of space-separated tokens.
+        sets: list[str] = []
         dels: list[str] = []
         for wallet in purses.values():
-            more_sets, more_dels = wallet.writes()
-            sets += more_sets
-            dels += more_dels
+            wallet.writes_into(sets, dels)
+        tokens = [
+            str(snapshot.version),
+            str(now),
+            str(deadline),
+            self.inline,
+            str(amount),
+            f"d:{day}",
+            tier[1] if tier else "-",
+            nonce,
+            str(len(sets) // 2),
+            *sets,
+            str(len(dels)),
+            *dels,
+            str(len(checks) // 2),
+            *checks,
+            str(len(limits)),
+        ]
+        for lim in limits.values():
+            tokens += (lim["f"], str(lim["d"]), str(lim["c"]))
+        tokens.append(str(len(budgets)))
+        for bud in budgets:
+            tokens += (bud["kind"], str(bud["d"]), str(bud["c"]))
         args: list[object] = [
             txn_id,
             member,
             payload_hash(txn, capture),
-            snapshot.version,
-            now,
             orjson.dumps(rec),
             orjson.dumps(answer),
-            deadline,
-            self.inline,
-            f"d:{now // DAY}",
-            amount,
-            segs_after,
-            tier[1] if tier else "",
+            orjson.dumps(lines) if lines else "",
             hold_entry(member, txn_id),
-            orjson.dumps(lines),
-            len(sets),
-            len(dels),
-            len(checks),
-            len(limits),
-            len(budgets),
+            segs_after,
+            " ".join(tokens),
         ]
-        for pair in sets:
-            args += pair
-        args += dels
-        for pair in checks:
-            args += pair
-        for lim in limits.values():
-            args += (lim["f"], lim["d"], lim["c"])
-        for bud in budgets:
-            args += (bud["kind"], bud["id"], bud["d"], bud["c"])
+        counts = snapshot.tag_counts
+        for tag in granted:
+            # How many standing grants a tag has (a segment the member had before any grant
+            # counts as one): a reversal removes the tag only when its count falls to zero.
+            held = counts.get(tag)
+            if held is None:
+                held = 1 if tag in state.segments else 0
+            args += (f"tg:{tag}", held + 1)
         return args, budgets
 
     def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:
@@ -746,10 +773,11 @@ class WalletStore:
 
     @staticmethod
     def _bucket(effect: EffectResult) -> str:
-        expires = FOREVER if effect.expires_at is None else _whole(effect.expires_at, "expires_at")
-        available = (
-            0 if effect.available_at is None else _whole(effect.available_at, "available_at")
-        )
+        expires, available = effect.expires_at, effect.available_at
+        if expires is None and available is None:
+            return _NEVER_EXPIRES
+        expires = FOREVER if expires is None else _whole(expires, "expires_at")
+        available = 0 if available is None else _whole(available, "available_at")
         if expires > FOREVER:
             raise InvalidAmount("expires_at lies beyond the store's horizon")
         return f"{expires}:{available}"
@@ -1184,7 +1212,7 @@ class WalletStore:
         keys = self._member_keys(member, txn_id)
         if not self.cluster:
             for b in plan["bud"]:
-                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+                keys.append(self.keys.budget(b["r"]))
         args = [
             txn_id,
             member,
@@ -1253,9 +1281,9 @@ class WalletStore:
                 if rule.budget is None:
                     continue
                 kind = "count" if rule.budget.uses is not None else "value"
-                used = int(self._call("hget", self.keys.budget(rule.name), kind) or 0)
-                reserved = self._call("hgetall", self.keys.reservations(rule.name))
-                total = sum(int(_text(v).split("|", 1)[0]) for v in reserved.values())
+                fields = self._call("hgetall", self.keys.budget(rule.name))
+                used = int(fields.get(kind.encode(), 0))
+                total = sum(int(_text(v).split("|", 1)[0]) for k, v in fields.items() if b"#" in k)
                 report.budgets += 1
                 if used != total:
                     report.problems.append(

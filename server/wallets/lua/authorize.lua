@@ -14,56 +14,62 @@
 --      (2) this is redundant, and it is kept so that no bug elsewhere can overspend;
 --   6. the transaction id is this member's (single node; on Cluster claimed already).
 --
+-- The arguments are few and compact (each argument costs the client and the server):
+-- free text (ids, JSON) travels as its own argument, and everything else -- numbers,
+-- programme names, bucket and counter fields, none of which holds a space -- as one
+-- space-separated list of tokens.
+--
 -- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets;
---       single node (ARGV[9] == '1'): 7 the txn's claim, then budget and reservations per
---       budget.
--- ARGV:  1 txn id, 2 member, 3 payload hash, 4 version the decision was made on, 5 now,
---        6 record (JSON, kept for capture, reversal and refund), 7 the answer (JSON),
---        8 hold deadline (0: captured at once), 9 inline foreign keys ('1' | '0'),
---       10 profile field of today's spend, 11 amount, 12 segments after (JSON, '' same),
---       13 tier after ('' same), 14 the hold's index entry, 15 ledger lines (JSON),
---       16 wallet fields to set, 17 to delete, 18 to check, 19 limits, 20 budgets,
---       then 2 per field set (field, amount), 1 per field deleted, 2 per field checked
---       (field, amount expected), 3 per limit (profile field, delta, cap), 4 per budget
---       (kind, reservation id, delta, cap).
+--       single node (inline): 7 the txn's claim, then one key per budget.
+-- ARGV: 1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal and
+--       refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's index
+--       entry, 8 segments after (JSON, '' same), 9 tokens, then 2 per tag count (profile
+--       field, count).
+-- Tokens: version, now, hold deadline (0: captured at once), inline (1 | 0), amount,
+--       profile field of today's spend, tier after ('-' same), reservation nonce, then
+--       a count and the items of: wallet fields to set (field, amount), to delete (field),
+--       to check (field, amount expected), limits (profile field, delta, cap), budgets
+--       (kind, delta, cap).
 -- Reply: {'ok' | 'replay', the answer}.
 
 local A = ARGV
 local txn, member, phash = A[1], A[2], A[3]
-local expected, now, deadline = tonumber(A[4]), tonumber(A[5]), tonumber(A[8])
-local inline = A[9] == '1'
-local K_PROFILE, K_AUTH, K_LEDGER, K_INDEX, K_TIERS, K_WALLETS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local K_PROFILE, K_AUTH, K_WALLETS = KEYS[1], KEYS[2], KEYS[6]
 
 -- 1. The same transaction id again.
-local seen = redis.call('HMGET', K_AUTH, 's', 'o')
-if seen[1] then
-  local status, _, hash = parse_status(seen[1])
+local seen = redis.call('HGET', K_AUTH, 's')
+if seen then
+  local status, _, hash = parse_status(seen)
   if status == 'tomb' then raise('reversed_before_authorization', txn .. ' was reversed before it arrived') end
   if hash ~= phash then raise('payload_mismatch', txn .. ' was authorised with another payload') end
-  return {'replay', seen[2]}
+  return {'replay', redis.call('HGET', K_AUTH, 'o')}
 end
 
-local nset, ndel, ncheck, nlim, nbud = tonumber(A[16]), tonumber(A[17]), tonumber(A[18]), tonumber(A[19]), tonumber(A[20])
-local p = 21
-local sets = {}
-for i = 1, nset do
-  sets[2 * i - 1], sets[2 * i] = A[p], A[p + 1]
-  p = p + 2
+-- Split the tokens (string.find with plain matching: cheaper than a pattern).
+local T, nt, pos, find, sub, spec = {}, 0, 1, string.find, string.sub, A[9]
+while true do
+  local stop = find(spec, ' ', pos, true)
+  nt = nt + 1
+  if not stop then T[nt] = sub(spec, pos); break end
+  T[nt] = sub(spec, pos, stop - 1)
+  pos = stop + 1
 end
-local dels = {}
-for i = 1, ndel do dels[i] = A[p]; p = p + 1 end
-local checks, wanted_w = {}, {}
-for i = 1, ncheck do
-  checks[i] = tonumber(A[p + 1]); wanted_w[i] = A[p]
-  p = p + 2
-end
-local limits = {}
-local wanted = {'ver', 'txns', 'last', 'enrolled', A[10]}
-for i = 1, nlim do
-  limits[i] = {f = A[p], d = whole(tonumber(A[p + 1]), 'limit delta'), c = whole(tonumber(A[p + 2]), 'limit cap')}
-  wanted[5 + i] = A[p]
-  p = p + 3
-end
+local expected, now_s, deadline_s = tonumber(T[1]), T[2], T[3]
+local now = tonumber(now_s)
+local inline, amount, spend_field, tier, nonce = T[4] == '1', tonumber(T[5]), T[6], T[7], T[8]
+local p = 9
+
+local sets, nset = {}, tonumber(T[p]); p = p + 1
+for i = 1, 2 * nset do sets[i] = T[p]; p = p + 1 end
+local dels, ndel = {}, tonumber(T[p]); p = p + 1
+for i = 1, ndel do dels[i] = T[p]; p = p + 1 end
+local checks, wanted_w, ncheck = {}, {}, tonumber(T[p]); p = p + 1
+for i = 1, ncheck do wanted_w[i] = T[p]; checks[i] = T[p + 1]; p = p + 2 end
+local wanted = {'ver', 'txns', 'last', 'enrolled', spend_field}
+local nlim = tonumber(T[p]); p = p + 1
+local lim_at = p
+for i = 1, nlim do wanted[5 + i] = T[p]; p = p + 3 end
+local nbud = tonumber(T[p]); p = p + 1
 
 -- 2. and 3. The version, and the limits.
 local profile = redis.call('HMGET', K_PROFILE, unpack(wanted))
@@ -71,23 +77,28 @@ local version = num(profile[1])
 if version ~= expected then
   raise('state_changed', 'member version ' .. I(version) .. ', decision made on ' .. I(expected))
 end
-for i, l in ipairs(limits) do
-  l.used = num(profile[5 + i])
-  if l.used + l.d > l.c then raise('limit_exceeded', l.f .. ': ' .. I(l.used) .. ' used of ' .. I(l.c)) end
+local fields = {'ver', I(version + 1), 'txns', I(num(profile[2]) + 1)}
+local n = 4
+local function put(name, value) fields[n + 1], fields[n + 2], n = name, value, n + 2 end
+for i = 1, nlim do
+  local q = lim_at + 3 * (i - 1)
+  local used, after = num(profile[5 + i]), num(profile[5 + i]) + tonumber(T[q + 1])
+  if after > tonumber(T[q + 2]) then raise('limit_exceeded', T[q] .. ': ' .. I(used) .. ' used of ' .. T[q + 2]) end
+  put(T[q], I(after))
 end
 
--- 4. Budgets.
+-- 4. Budgets (one hash per budget: the used count or value, and its reservations).
 local budgets = {}
-for i = 1, nbud do
-  local kind, id, delta, cap = A[p], A[p + 1], whole(tonumber(A[p + 2]), 'budget delta'), whole(tonumber(A[p + 3]), 'budget cap')
-  p = p + 4
-  if inline then
-    local bkey, rkey = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
+if inline then
+  for i = 1, nbud do
+    local kind, delta, cap = T[p], tonumber(T[p + 1]), tonumber(T[p + 2])
+    p = p + 3
+    local bkey = KEYS[7 + i]
     local used = num(redis.call('HGET', bkey, kind))
     if used + delta > cap then
       raise('budget_exhausted', 'budget of ' .. bkey .. ': ' .. I(used) .. ' used of ' .. I(cap))
     end
-    budgets[#budgets + 1] = {bkey, rkey, kind, id, delta}
+    budgets[i] = {bkey, kind, I(used + delta), txn .. '#' .. nonce, T[p - 2] .. '|' .. now_s .. '|' .. member}
   end
 end
 
@@ -95,8 +106,8 @@ end
 if ncheck > 0 then
   local have = redis.call('HMGET', K_WALLETS, unpack(wanted_w))
   for i = 1, ncheck do
-    if num(have[i]) ~= checks[i] then
-      raise('insufficient_balance', wanted_w[i] .. ' holds ' .. I(num(have[i])) .. ', not ' .. I(checks[i]))
+    if have[i] ~= checks[i] then
+      raise('insufficient_balance', wanted_w[i] .. ' holds ' .. I(num(have[i])) .. ', not ' .. checks[i])
     end
   end
 end
@@ -109,29 +120,22 @@ end
 -- Writes.
 if nset > 0 then redis.call('HSET', K_WALLETS, unpack(sets)) end
 if ndel > 0 then redis.call('HDEL', K_WALLETS, unpack(dels)) end
-if A[15] ~= '[]' then redis.call('XADD', K_LEDGER, '*', 'time', A[5], 'txn', txn, 'op', 'authorize', 'lines', A[15]) end
-for _, b in ipairs(budgets) do
-  redis.call('HINCRBY', b[1], b[3], I(b[5]))
-  redis.call('HSET', b[2], b[4], I(b[5]) .. '|' .. A[5] .. '|' .. member)
-end
-local amount = tonumber(A[11])
-local fields = {'ver', I(version + 1), 'txns', I(num(profile[2]) + 1)}
-local n = 4
-local function put(name, value) fields[n + 1], fields[n + 2], n = name, value, n + 2 end
-if num(profile[3]) < now then put('last', A[5]); put('lastx', txn) end
-if not profile[4] then put('enrolled', A[5]) end
-if amount > 0 then put(A[10], I(num(profile[5]) + amount)) end
-for _, l in ipairs(limits) do put(l.f, I(l.used + l.d)) end
-if A[12] ~= '' then put('segs', A[12]) end
-if A[13] ~= '' then
-  put('tier', A[13])
-  redis.call('RPUSH', K_TIERS, A[5] .. '|' .. A[13] .. '|' .. txn .. '|authorize')
+if A[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'time', now_s, 'txn', txn, 'op', 'authorize', 'lines', A[6]) end
+for _, b in ipairs(budgets) do redis.call('HSET', b[1], b[2], b[3], b[4], b[5]) end
+if num(profile[3]) < now then put('last', now_s); put('lastx', txn) end
+if not profile[4] then put('enrolled', now_s) end
+if amount > 0 then put(spend_field, I(num(profile[5]) + amount)) end
+if A[8] ~= '' then put('segs', A[8]) end
+for i = 10, #A, 2 do put(A[i], A[i + 1]) end
+if tier ~= '-' then
+  put('tier', tier)
+  redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize')
 end
 redis.call('HSET', K_PROFILE, unpack(fields))
 local status = 'captured'
-if deadline > 0 then
+if deadline_s ~= '0' then
   status = 'held'
-  redis.call('ZADD', K_INDEX, A[8], A[14])
+  redis.call('ZADD', KEYS[4], deadline_s, A[7])
 end
-redis.call('HSET', K_AUTH, 's', status .. '|1|' .. phash, 'r', A[6], 'o', A[7])
-return {'ok', A[7]}
+redis.call('HSET', K_AUTH, 's', status .. '|1|' .. phash, 'r', A[4], 'o', A[5])
+return {'ok', A[5]}
