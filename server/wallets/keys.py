@@ -81,6 +81,11 @@ class Keys:
         """List of tier changes: ``time|tier|txn|op``."""
         return f"{self.tag(member)}:tiers"
 
+    def fences(self, member: str) -> str:
+        """Hash (Cluster): budget reservation ids that reconciliation released as orphans ->
+        when; the member's authorise script refuses an attempt whose reservation is here."""
+        return f"{self.tag(member)}:x"
+
     def hold_index(self, member: str) -> str:
         """The shard of the index of holds that lies in the member's slot."""
         return self.hold_shard(slot_of(f"m:{member}"))

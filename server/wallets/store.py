@@ -73,7 +73,13 @@ FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below
 MAX_VALUE = 2**53 - 1
 _NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
 # Each script runs with the libraries it needs in front of it.
-LIBRARIES = {"authorize": ("lib",), "claim": ("lib",), "tombstone": ("lib",), "read": ("lib",)}
+LIBRARIES = {
+    "authorize": ("lib",),
+    "claim": ("lib",),
+    "tombstone": ("lib",),
+    "read": ("lib",),
+    "fence": ("lib",),
+}
 SCRIPTS = (
     "authorize",
     "lifecycle",
@@ -84,6 +90,7 @@ SCRIPTS = (
     "expire",
     "verify",
     "load",
+    "fence",
 )
 RECORD_RETRIES = 8
 _SHARD_BATCH = 2_048
@@ -154,6 +161,18 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What one budget reconciliation did."""
+
+    checked: int = 0  # reservations seen
+    recent: int = 0  # younger than the grace period: left alone
+    owned: int = 0  # owned by their authorisation and right
+    lowered: int = 0  # owned, lowered to what the authorisation still uses
+    released: int = 0  # orphans: fenced and released
+    released_amount: int = 0  # units given back to budgets in all
 
 
 @dataclass(slots=True)
@@ -423,7 +442,10 @@ class WalletStore:
                 keys.append(k.budget(b["r"]))
             _, result = self._run("authorize", keys, args)
             return orjson.loads(result)
-        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, txn.time)
+        keys.append(k.fences(member))
+        # Reservations carry the store's clock (when they were made), which is what
+        # reconciliation's grace period is measured on.
+        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, int(time.time()))
 
     def authorize_many(
         self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
@@ -499,11 +521,16 @@ class WalletStore:
             self._release(reserved, member, now)  # this attempt's reservations, not the original's
         return orjson.loads(result)
 
-    def _set_reservation(self, b: Mapping[str, Any], member: str, delta: int, now: int) -> None:
-        self._run(
-            "budget",
-            [self.keys.budget(b["r"])],
-            [b["id"], member, b["kind"], delta, b["c"], now],
+    def _set_reservation(
+        self, b: Mapping[str, Any], member: str, delta: int, now: int, mode: str = "set"
+    ) -> int:
+        """Set (or with ``mode="lower"`` only lower) a reservation; what it held before."""
+        return int(
+            self._run(
+                "budget",
+                [self.keys.budget(b["r"])],
+                [b["id"], member, b["kind"], delta, b["c"], now, mode],
+            )
         )
 
     def _release(self, reserved: Iterable[Mapping[str, Any]], member: str, now: int) -> None:
@@ -993,6 +1020,62 @@ class WalletStore:
             except RecordChanged:
                 continue
         raise RecordChanged(f"{txn_id} kept changing; try again")
+
+    # ---- budget reconciliation (Cluster) ---------------------------------------------------
+    def reconcile_budgets(self, now: int | None = None, grace: int = 300) -> ReconcileReport:
+        """Settle budget reservations that a client crash left behind (docs/wallets.md).
+
+        Every reservation made more than ``grace`` seconds before ``now`` (the store's clock
+        by default) is checked against the authorisation of its transaction, in the member's
+        slot: one the authorisation does not own is *fenced* there (the attempt that made it
+        can no longer apply) and then released; one it owns is lowered to what the record
+        still uses (a reversal or refund whose release did not happen).  A reservation is
+        never raised, so a budget is never over-spent, and no orphan under-spends it for
+        longer than one run.  On a single node nothing can be orphaned: every reservation
+        is owned and already right.
+        """
+        now = int(time.time()) if now is None else _whole(now, "now")
+        report = ReconcileReport()
+        for rule in self.program.rules:
+            if rule.budget is None:
+                continue
+            kind = "count" if rule.budget.uses is not None else "value"
+            cap = rule.budget.uses if rule.budget.uses is not None else rule.budget.value
+            key = self.keys.budget(rule.name)
+            try:
+                found = list(self.client.hscan_iter(key, match="*#*", count=1000))
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"redis: {exc}") from None
+            for raw_id, raw in found:
+                rid = _text(raw_id)
+                delta, stamp, member = _text(raw).split("|", 2)
+                report.checked += 1
+                if int(stamp) > now - grace:
+                    report.recent += 1
+                    continue
+                txn_id = rid.rsplit("#", 1)[0]
+                reply = self._run(
+                    "fence",
+                    [self.keys.auth(member, txn_id), self.keys.fences(member)],
+                    [rid, now],
+                )
+                b = {"r": rule.name, "kind": kind, "id": rid, "c": cap}
+                if _text(reply[0]) == "fenced":
+                    self._set_reservation(b, member, 0, now, mode="lower")
+                    report.released += 1
+                    report.released_amount += int(delta)
+                    continue
+                j = int(reply[1]) - 1
+                rec = orjson.loads(reply[2])
+                progress = orjson.loads(reply[3]) if reply[3] else _fresh_progress(rec)
+                still = rec["bud"][j]["d"] - progress["bud"][j]
+                if int(delta) > still:
+                    self._set_reservation(b, member, still, now, mode="lower")
+                    report.lowered += 1
+                    report.released_amount += int(delta) - still
+                else:
+                    report.owned += 1
+        return report
 
     def release_expired_holds(self, now: int, limit: int | None = None) -> int:
         """Release (undo, like a reversal) every hold whose deadline has passed; how many."""

@@ -20,7 +20,8 @@
 -- space-separated list of tokens.
 --
 -- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets;
---       single node (inline): 7 the txn's claim, then one key per budget.
+--       single node (inline): 7 the txn's claim, then one key per budget; Cluster: 7 the
+--       member's fences (reservations that reconciliation released).
 -- ARGV: 1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal and
 --       refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's index
 --       entry, 8 segments after (JSON, '' same), 9 tokens, then 2 per tag count (profile
@@ -87,8 +88,13 @@ for i = 1, nlim do
   put(T[q], I(after))
 end
 
--- 4. Budgets (one hash per budget: the used count or value, and its reservations).
+-- 4. Budgets (one hash per budget: the used count or value, and its reservations).  On
+-- Cluster the store reserved them first; reconciliation may have released the reservation
+-- of an attempt it took for an orphan, and then this attempt must not count on it.
 local budgets = {}
+if not inline and nbud > 0 and redis.call('HEXISTS', KEYS[7], txn .. '#' .. nonce) == 1 then
+  raise('reservation_released', txn .. ': this attempt\'s budget reservation was released')
+end
 if inline then
   for i = 1, nbud do
     local kind, delta, cap = T[p], tonumber(T[p + 1]), tonumber(T[p + 2])
