@@ -131,3 +131,33 @@ def test_reconciliation_never_lets_a_budget_be_overspent(harness: Harness) -> No
         granted += any(a["rule"] == "budgeted" for a in result["applied"])
         store.reconcile_budgets(later(), grace=60)
     assert granted == 10 and used(store) == 10  # the cap, to the unit
+
+
+def test_retention_on_a_cluster_folds_budgets_and_drops_claims(cluster: LocalCluster) -> None:
+    client = cluster.client()
+    client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+    keep = 30 * 86_400
+    store = WalletStore(client, program(), hold_seconds=600, record_retention=keep)
+    harness = Harness(store)
+    members = [f"r{i}" for i in range(6)]
+    for i, member in enumerate(members):
+        store.load_member(MemberState(member), NOW - 100)
+        harness.authorize(txn(f"u{i}", 500, member=member, **BUDGETED), capture=True)
+    reserve_and_die(harness, txn("orphan", 500, member="r0", time=NOW + 1, **BUDGETED))
+    assert store.reconcile_budgets(later(), grace=60).released == 1  # leaves a fence
+    assert client.exists(store.keys.fences("r0"))
+    assert used(store) == 6
+    # The records were made at NOW (transaction time), the fence at the store's clock.
+    report = store.prune_records(max(NOW, later()) + keep + 10)
+    assert (report.removed, report.fences) == (6, 1)
+    assert used(store) == 6  # settled: still used
+    for i, member in enumerate(members):
+        assert not client.exists(store.keys.auth(member, f"u{i}"))
+        assert not client.exists(store.keys.claim(f"u{i}"))
+    assert (
+        not client.exists(store.keys.claim("orphan"))
+        or client.get(store.keys.claim("orphan")) == b"r0"
+    )  # an attempt that died claimed the id for its member; that is all
+    assert store.reconcile_budgets(later(keep + 7_200), grace=60).released == 0
+    assert store.verify().ok
+    client.close()

@@ -79,6 +79,7 @@ LIBRARIES = {
     "tombstone": ("lib",),
     "read": ("lib",),
     "fence": ("lib",),
+    "retire": ("lib",),
 }
 SCRIPTS = (
     "authorize",
@@ -91,6 +92,7 @@ SCRIPTS = (
     "verify",
     "load",
     "fence",
+    "retire",
 )
 RECORD_RETRIES = 8
 _SHARD_BATCH = 2_048
@@ -176,6 +178,16 @@ class ReconcileReport:
 
 
 @dataclass(slots=True)
+class PruneReport:
+    """What one retention run did."""
+
+    checked: int = 0  # records and tombstones seen
+    kept: int = 0  # live holds, within retention, or gone meanwhile
+    removed: int = 0  # removed, with their claims
+    fences: int = 0  # fence entries past retention, removed
+
+
+@dataclass(slots=True)
 class _Auth:
     """An authorisation as stored: status line, record, and progress of its lifecycle."""
 
@@ -257,6 +269,7 @@ class WalletStore:
         namespace: str = "",
         hold_seconds: int = 7 * DAY,
         limit_retention: int = 400 * DAY,
+        record_retention: int = 400 * DAY,
     ) -> None:
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
@@ -266,6 +279,9 @@ class WalletStore:
         self.keys = Keys(self.program.name, namespace)
         self.hold_seconds = hold_seconds
         self.limit_retention = limit_retention
+        if record_retention <= hold_seconds:
+            raise InvalidRequest("record_retention must be longer than hold_seconds")
+        self.record_retention = record_retention
         program = self.program
         self.wallet_names: tuple[str, ...] = (
             *program.wallets,
@@ -907,7 +923,7 @@ class WalletStore:
         for _ in range(RECORD_RETRIES):
             auth = self._load(member, txn_id, missing_ok=op == "reverse")
             if auth is None:
-                result = self._tombstone(member, txn_id)
+                result = self._tombstone(member, txn_id, now)
                 if result is not None:
                     return result
                 continue
@@ -939,7 +955,7 @@ class WalletStore:
                 continue
         raise RecordChanged(f"{txn_id} kept changing; try again")
 
-    def _tombstone(self, member: str, txn_id: str) -> dict[str, Any] | None:
+    def _tombstone(self, member: str, txn_id: str, now: int) -> dict[str, Any] | None:
         body = orjson.dumps(
             {
                 "op": "reverse",
@@ -956,7 +972,7 @@ class WalletStore:
             self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
         else:
             keys.append(self.keys.claim(txn_id))
-        reply = self._run("tombstone", keys, [txn_id, member, body, self.inline])
+        reply = self._run("tombstone", keys, [txn_id, member, body, self.inline, now])
         if _text(reply[0]) == "exists":
             return None  # the authorisation got there first: reverse it instead
         return orjson.loads(reply[1])
@@ -1076,6 +1092,82 @@ class WalletStore:
                 else:
                     report.owned += 1
         return report
+
+    # ---- retention ------------------------------------------------------------------------
+    def prune_records(self, now: int, *, batch: int = 1_000) -> PruneReport:
+        """Remove authorisation records, tombstones and claims past ``record_retention``.
+
+        A record goes when it is not a live hold and its last operation (authorise,
+        capture, refund, reversal, release; a tombstone's reversal) is at least
+        ``record_retention`` seconds before ``now``: by then no retry, capture, refund or
+        reversal of it may come (the retention must outlast the switch's retry and
+        chargeback windows).  A retry that comes later anyway is a new transaction.  The
+        budget reservations it owns are folded into their budgets' ``settled`` totals
+        first, so what they used stays used.  Fences older than the retention go too.
+        Scans the key space (a background job, not a hot path).
+        """
+        now = _whole(now, "now")
+        cutoff = now - self.record_retention
+        report = PruneReport()
+        prefix = f"{self.keys.ns}{{m:"
+        try:
+            for raw in self.client.scan_iter(match=f"{prefix}*}}:a:*", count=batch):
+                key = _text(raw)
+                head, sep, txn_id = key[len(prefix) :].partition("}:a:")
+                if not sep:
+                    continue
+                report.checked += 1
+                outcome = self._retire(head, txn_id, cutoff)
+                if outcome == "dropped":
+                    report.removed += 1
+                else:
+                    report.kept += 1
+            for raw in self.client.scan_iter(match=f"{prefix}*}}:x", count=batch):
+                fences = self._call("hgetall", raw)
+                stale = [rid for rid, at in fences.items() if int(at) <= cutoff]
+                if stale:
+                    self._call("hdel", raw, *stale)
+                    report.fences += len(stale)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        return report
+
+    def _retire(self, member: str, txn_id: str, cutoff: int) -> str:
+        auth_key = self.keys.auth(member, txn_id)
+        keys = [auth_key] if self.cluster else [auth_key, self.keys.claim(txn_id)]
+        reply = self._run("retire", keys, [cutoff, member, self.inline, "mark"])
+        outcome = _text(reply[0])
+        if outcome == "fold":
+            rec = orjson.loads(reply[1])
+            progress = orjson.loads(reply[2]) if reply[2] else _fresh_progress(rec)
+            for j, bud in enumerate(rec["bud"]):
+                b = {**bud, "c": self._budget_cap(bud["r"])}
+                # What the record still uses stays used: lower the reservation to that (it
+                # may be higher after a crash), then make it part of the settled total.
+                self._set_reservation(b, member, bud["d"] - progress["bud"][j], cutoff, "lower")
+                self._set_reservation(b, member, 0, cutoff, "fold")
+            outcome = _text(self._run("retire", keys, [cutoff, member, self.inline, "drop"])[0])
+        if outcome == "dropped" and self.cluster:
+            # The claim lives in its own slot.  Should this process die first, the claim
+            # stays: it only refuses the id to other members, as it did before.
+            self._run("claim", [self.keys.claim(txn_id)], [member, "drop"])
+        return outcome
+
+    def _budget_cap(self, rule_name: str) -> int:
+        budget = self._rules[rule_name].budget
+        assert budget is not None
+        return budget.uses if budget.uses is not None else budget.value  # type: ignore[return-value]
+
+    # ---- the periodic job ------------------------------------------------------------------
+    def housekeeping(self, now: int, *, reconcile_grace: int = 300) -> dict[str, Any]:
+        """The store's periodic work, in one call: release holds past their deadline,
+        reconcile budget reservations, and remove records past their retention.  ``now`` is
+        the clock of the job.  :class:`~tessera.server.wallets.maintenance.Maintenance`
+        runs it every few minutes."""
+        released = self.release_expired_holds(now)
+        reconciled = self.reconcile_budgets(now, grace=reconcile_grace)
+        pruned = self.prune_records(now)
+        return {"released": released, "reconciled": reconciled, "pruned": pruned}
 
     def release_expired_holds(self, now: int, limit: int | None = None) -> int:
         """Release (undo, like a reversal) every hold whose deadline has passed; how many."""
@@ -1366,11 +1458,14 @@ class WalletStore:
                 kind = "count" if rule.budget.uses is not None else "value"
                 fields = self._call("hgetall", self.keys.budget(rule.name))
                 used = int(fields.get(kind.encode(), 0))
-                total = sum(int(_text(v).split("|", 1)[0]) for k, v in fields.items() if b"#" in k)
+                total = int(fields.get(b"settled", 0)) + sum(
+                    int(_text(v).split("|", 1)[0]) for k, v in fields.items() if b"#" in k
+                )
                 report.budgets += 1
                 if used != total:
                     report.problems.append(
-                        f"budget {rule.name!r}: {used} used but its reservations sum to {total}"
+                        f"budget {rule.name!r}: {used} used but its reservations and settled"
+                        f" total sum to {total}"
                     )
         return report
 

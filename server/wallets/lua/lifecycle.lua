@@ -17,10 +17,11 @@ local expected, now = tonumber(ARGV[3]), tonumber(ARGV[4])
 local inline = ARGV[9] == '1'
 local K_PROFILE, K_AUTH, K_LEDGER, K_INDEX, K_TIERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
-local line = redis.call('HGET', K_AUTH, 's')
+local got = redis.call('HMGET', K_AUTH, 's', ARGV[8], 'arch')
+local line, done = got[1], got[2]
 if not line then raise('unknown_transaction', txn .. ' is not known for this member') end
-local done = redis.call('HGET', K_AUTH, ARGV[8])
 if done then return {'replay', done} end
+if got[3] then raise('invalid_status', txn .. ' is past its retention and being removed') end
 local status, seq, hash = parse_status(line)
 if seq ~= expected then raise('record_changed', txn .. ' moved on while this operation was prepared') end
 
@@ -119,5 +120,5 @@ if plan.unhold then redis.call('ZREM', K_INDEX, plan.unhold) end
 
 local result = string.sub(ARGV[7], 1, -2) .. ',"balances":{' .. balance_members(now) .. '}'
   .. ',"shortfall":' .. jmap(shortfall) .. ',"status":"' .. plan.status .. '"}'
-redis.call('HSET', K_AUTH, 's', plan.status .. '|' .. I(seq + 1) .. '|' .. hash, 'p', ARGV[6], ARGV[8], result)
+redis.call('HSET', K_AUTH, 's', plan.status .. '|' .. I(seq + 1) .. '|' .. hash, 'p', ARGV[6], ARGV[8], result, 't', ARGV[4])
 return {'ok', result}

@@ -197,7 +197,8 @@ end
 ---------------------------------------------------------------------------------------------
 -- Budgets: one hash per budget holds 'count' or 'value' (the used amount) and the
 -- reservations "<txn>#<nonce>" -> "delta|time|member"; 'used' is always the sum of the
--- reservations' deltas.
+-- reservations' deltas and of 'settled' (reservations folded in when retention removed
+-- their records).
 ---------------------------------------------------------------------------------------------
 local function budget_check(bkey, id, kind, delta, cap)
   local got = redis.call('HMGET', bkey, id, kind)
