@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import hashlib
 import operator
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,6 +53,7 @@ from .errors import (
     InvalidAmount,
     InvalidRequest,
     InvalidStatus,
+    LimitExceeded,
     MemberMismatch,
     NegativeAmount,
     PayloadMismatch,
@@ -114,6 +114,7 @@ class Snapshot:
     totals: Mapping[str, int]  # every bucket, pending ones too: what the ledger sums to
     purses: Mapping[str, Purse]  # the buckets themselves (authorise works on copies)
     tag_counts: Mapping[str, int] = field(default_factory=dict)  # standing grants per tag
+    spend_today: int = 0  # the spend field of the UTC day of ``now``
 
 
 class RedisCounters:
@@ -128,7 +129,8 @@ class RedisCounters:
         self.budgets = budgets or {}
 
     def limit_used(self, member: str, rule: str, kind: str, period: str, key: str) -> int:
-        # The authorise script checks every cap again: a count missing here cannot overspend.
+        # Authorise checks every cap again on the snapshot, which the script's version check
+        # holds to: a count missing here cannot overspend.
         return self.snapshot.limits.get((key, f"{rule}|{kind}"), 0)
 
     def budget_used(self, rule: str, kind: str) -> int:
@@ -319,14 +321,14 @@ class WalletStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
 
     def _member_keys(self, member: str, txn_id: str) -> list[str]:
-        k = self.keys
+        tag = self.keys.tag(member)  # the same names as Keys' methods, built once
         return [
-            k.profile(member),
-            k.auth(member, txn_id),
-            k.ledger(member),
-            k.hold_index(member),
-            k.tiers(member),
-            k.wallets(member),
+            f"{tag}:p",
+            f"{tag}:a:{txn_id}",
+            f"{tag}:l",
+            self.keys.hold_index(member),
+            f"{tag}:tiers",
+            f"{tag}:w",
         ]
 
     def _check_wallet(self, name: str | None) -> str:
@@ -358,7 +360,7 @@ class WalletStore:
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member)]
         pkeys = self.period_keys(now)
-        raw_profile, s30, s12, flat, raw_wallets = self._run("read", keys, [now, *pkeys])
+        raw_profile, s30, s12, flat, raw_wallets, s1 = self._run("read", keys, [now, *pkeys])
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }
@@ -405,6 +407,7 @@ class WalletStore:
             wallet_totals,
             held,
             {name[3:]: int(value) for name, value in profile.items() if name[:3] == "tg:"},
+            int(s1),
         )
 
     def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
@@ -638,7 +641,7 @@ class WalletStore:
 
         limits: dict[str, dict[str, Any]] = {}
         budgets: list[dict[str, Any]] = []
-        nonce = os.urandom(6).hex()
+        nonce = f"{random.getrandbits(48):012x}"  # one per attempt: reservation ids
         for usage in decision.usage:
             if usage.rule not in self._rules:
                 raise UnknownRule(f"usage names unknown rule {usage.rule!r}", rule=usage.rule)
@@ -649,8 +652,6 @@ class WalletStore:
                 continue
             if usage.scope == "limit":
                 where = f"l:{usage.key}|{usage.rule}|{usage.kind}"
-                if " " in where:  # the script's tokens are separated by spaces
-                    raise InvalidRequest(f"limit period key {usage.key!r} holds a space")
                 seen = limits.get(where)
                 if seen is None:
                     limits[where] = {"f": where, "d": delta, "c": cap}
@@ -724,13 +725,34 @@ class WalletStore:
         dels: list[str] = []
         for wallet in purses.values():
             wallet.writes_into(sets, dels)
+        # The profile after this purchase.  The script applies it only on the version the
+        # snapshot read, so the snapshot's counters are the member's: every value can be
+        # worked out here, and the limits checked here.
+        profile = [
+            "ver",
+            str(snapshot.version + 1),
+            "txns",
+            str(state.txn_count + 1),
+        ]
+        if state.last_purchase is None or state.last_purchase < now:
+            profile += ("last", str(now), "lastx", txn_id)
+        if state.enrolled is None:
+            profile += ("enrolled", str(now))
+        if amount:
+            profile += (f"d:{day}", str(snapshot.spend_today + amount))
+        for where, lim in limits.items():
+            period, counter = where[2:].split("|", 1)
+            used = snapshot.limits.get((period, counter), 0)
+            if used + lim["d"] > lim["c"]:
+                raise LimitExceeded(f"{where}: {used} used of {lim['c']}")
+            profile += (where, str(used + lim["d"]))
+        if tier:
+            profile += ("tier", tier[1])
         tokens = [
             str(snapshot.version),
             str(now),
             str(deadline),
             self.inline,
-            str(amount),
-            f"d:{day}",
             tier[1] if tier else "-",
             nonce,
             str(len(sets) // 2),
@@ -739,10 +761,11 @@ class WalletStore:
             *dels,
             str(len(checks) // 2),
             *checks,
-            str(len(limits)),
+            str(len(profile) // 2),
+            *profile,
         ]
-        for lim in limits.values():
-            tokens += (lim["f"], str(lim["d"]), str(lim["c"]))
+        if any(" " in token for token in profile):  # the script's tokens are space-separated
+            raise InvalidRequest("a limit period key holds a space")
         tokens.append(str(len(budgets)))
         for bud in budgets:
             tokens += (bud["kind"], str(bud["d"]), str(bud["c"]))

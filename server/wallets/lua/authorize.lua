@@ -7,12 +7,13 @@
 --   1. the transaction id: a retry with the same payload gets the stored answer; another
 --      payload, or a reversal that came first, is refused;
 --   2. the member's version is the one the decision was made on (every operation that
---      changes a member moves it), so every value computed from the snapshot holds;
---   3. each limit has room (the counters are fields of the profile);
---   4. each budget has room (single node; on Cluster the store reserved them already);
---   5. every bucket the redemption takes from still holds what the snapshot said: with
+--      changes a member moves it), so every value computed from the snapshot holds: the
+--      store checked each limit on the snapshot and sends the profile fields after it;
+--   3. each budget has room (single node; on Cluster the store reserved them already, and
+--      the script checks that reconciliation did not release this attempt's reservation);
+--   4. every bucket the redemption takes from still holds what the snapshot said: with
 --      (2) this is redundant, and it is kept so that no bug elsewhere can overspend;
---   6. the transaction id is this member's (single node; on Cluster claimed already).
+--   5. the transaction id is this member's (single node; on Cluster claimed already).
 --
 -- The arguments are few and compact (each argument costs the client and the server):
 -- free text (ids, JSON) travels as its own argument, and everything else -- numbers,
@@ -24,13 +25,12 @@
 --       member's fences (reservations that reconciliation released).
 -- ARGV: 1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal and
 --       refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's index
---       entry, 8 segments after (JSON, '' same), 9 tokens, then 2 per tag count (profile
---       field, count).
--- Tokens: version, now, hold deadline (0: captured at once), inline (1 | 0), amount,
---       profile field of today's spend, tier after ('-' same), reservation nonce, then
---       a count and the items of: wallet fields to set (field, amount), to delete (field),
---       to check (field, amount expected), limits (profile field, delta, cap), budgets
---       (kind, delta, cap).
+--       entry, 8 segments after (JSON, '' same), 9 tokens, then 2 per free-text profile
+--       field (tag counts: field, value).
+-- Tokens: version, now, hold deadline (0: captured at once), inline (1 | 0), tier after
+--       ('-' same), reservation nonce, then a count and the items of: wallet fields to set
+--       (field, amount), to delete (field), to check (field, amount expected), profile
+--       fields to set (field, value), budgets (kind, delta, cap).
 -- Reply: {'ok' | 'replay', the answer}.
 
 local A = ARGV
@@ -56,9 +56,8 @@ while true do
   pos = stop + 1
 end
 local expected, now_s, deadline_s = tonumber(T[1]), T[2], T[3]
-local now = tonumber(now_s)
-local inline, amount, spend_field, tier, nonce = T[4] == '1', tonumber(T[5]), T[6], T[7], T[8]
-local p = 9
+local inline, tier, nonce = T[4] == '1', T[5], T[6]
+local p = 7
 
 local sets, nset = {}, tonumber(T[p]); p = p + 1
 for i = 1, 2 * nset do sets[i] = T[p]; p = p + 1 end
@@ -66,29 +65,17 @@ local dels, ndel = {}, tonumber(T[p]); p = p + 1
 for i = 1, ndel do dels[i] = T[p]; p = p + 1 end
 local checks, wanted_w, ncheck = {}, {}, tonumber(T[p]); p = p + 1
 for i = 1, ncheck do wanted_w[i] = T[p]; checks[i] = T[p + 1]; p = p + 2 end
-local wanted = {'ver', 'txns', 'last', 'enrolled', spend_field}
-local nlim = tonumber(T[p]); p = p + 1
-local lim_at = p
-for i = 1, nlim do wanted[5 + i] = T[p]; p = p + 3 end
+local fields, nprof = {}, tonumber(T[p]); p = p + 1
+for i = 1, 2 * nprof do fields[i] = T[p]; p = p + 1 end
 local nbud = tonumber(T[p]); p = p + 1
 
--- 2. and 3. The version, and the limits.
-local profile = redis.call('HMGET', K_PROFILE, unpack(wanted))
-local version = num(profile[1])
-if version ~= expected then
-  raise('state_changed', 'member version ' .. I(version) .. ', decision made on ' .. I(expected))
-end
-local fields = {'ver', I(version + 1), 'txns', I(num(profile[2]) + 1)}
-local n = 4
-local function put(name, value) fields[n + 1], fields[n + 2], n = name, value, n + 2 end
-for i = 1, nlim do
-  local q = lim_at + 3 * (i - 1)
-  local used, after = num(profile[5 + i]), num(profile[5 + i]) + tonumber(T[q + 1])
-  if after > tonumber(T[q + 2]) then raise('limit_exceeded', T[q] .. ': ' .. I(used) .. ' used of ' .. T[q + 2]) end
-  put(T[q], I(after))
+-- 2. The version.
+local version = redis.call('HGET', K_PROFILE, 'ver')
+if num(version) ~= expected then
+  raise('state_changed', 'member version ' .. I(num(version)) .. ', decision made on ' .. I(expected))
 end
 
--- 4. Budgets (one hash per budget: the used count or value, and its reservations).  On
+-- 3. Budgets (one hash per budget: the used count or value, and its reservations).  On
 -- Cluster the store reserved them first; reconciliation may have released the reservation
 -- of an attempt it took for an orphan, and then this attempt must not count on it.
 local budgets = {}
@@ -108,7 +95,7 @@ if inline then
   end
 end
 
--- 5. The buckets the redemption takes from.
+-- 4. The buckets the redemption takes from.
 if ncheck > 0 then
   local have = redis.call('HMGET', K_WALLETS, unpack(wanted_w))
   for i = 1, ncheck do
@@ -118,7 +105,7 @@ if ncheck > 0 then
   end
 end
 
--- 6. The transaction id is this member's: the first write, or a refusal.
+-- 5. The transaction id is this member's: the first write, or a refusal.
 if inline and not redis.call('SET', KEYS[7], member, 'NX') then
   if redis.call('GET', KEYS[7]) ~= member then raise('member_mismatch', txn .. ' belongs to another member') end
 end
@@ -128,15 +115,10 @@ if nset > 0 then redis.call('HSET', K_WALLETS, unpack(sets)) end
 if ndel > 0 then redis.call('HDEL', K_WALLETS, unpack(dels)) end
 if A[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'time', now_s, 'txn', txn, 'op', 'authorize', 'lines', A[6]) end
 for _, b in ipairs(budgets) do redis.call('HSET', b[1], b[2], b[3], b[4], b[5]) end
-if num(profile[3]) < now then put('last', now_s); put('lastx', txn) end
-if not profile[4] then put('enrolled', now_s) end
-if amount > 0 then put(spend_field, I(num(profile[5]) + amount)) end
-if A[8] ~= '' then put('segs', A[8]) end
-for i = 10, #A, 2 do put(A[i], A[i + 1]) end
-if tier ~= '-' then
-  put('tier', tier)
-  redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize')
-end
+local n = #fields
+if A[8] ~= '' then fields[n + 1], fields[n + 2], n = 'segs', A[8], n + 2 end
+for i = 10, #A do n = n + 1; fields[n] = A[i] end
+if tier ~= '-' then redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize') end
 redis.call('HSET', K_PROFILE, unpack(fields))
 local status = 'captured'
 if deadline_s ~= '0' then
