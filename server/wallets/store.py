@@ -799,21 +799,23 @@ class WalletStore:
                 name = effect.wallet
                 if name not in self.program.wallets:
                     raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
-                if kind == "cashback":
-                    value = _whole(effect.amount, "cashback")
-                    weights = [(f.funder, f.amount) for f in applied.funders]
-                else:
-                    value = _whole(effect.points, "earn")
-                    weights = [(f.funder, f.points) for f in applied.funders]
+                cashback = kind == "cashback"
+                value = _whole(effect.amount if cashback else effect.points, kind)
+                if not value:
+                    continue
                 bucket = self._bucket(effect)
-                one = len(weights) == 1
-                shares = [(weights[0][0], value)] if one else _shares(value, weights)
+                funders = applied.funders
+                if len(funders) == 1:  # the usual case: one funder pays it all
+                    fund = [[funders[0].funder, value]]
+                else:
+                    weights = [(f.funder, f.amount if cashback else f.points) for f in funders]
+                    fund = [[funder, share] for funder, share in _shares(value, weights)]
             elif kind == "entries":
                 if effect.draw not in self.program.draws:
                     raise UnknownWallet(f"unknown draw {effect.draw!r}", wallet=effect.draw)
                 name = f"draw:{effect.draw}"
                 value = _whole(effect.points, "entries")
-                bucket, shares = f"{FOREVER}:0", []
+                bucket, fund = _NEVER_EXPIRES, []
             elif kind == "tag":
                 if not isinstance(effect.segment, str) or not effect.segment:
                     raise InvalidRequest("a tag effect names a segment")
@@ -832,7 +834,7 @@ class WalletStore:
                         "r": applied.rule,
                         "v": value,
                         "f": bucket,
-                        "fund": [[funder, share] for funder, share in shares],
+                        "fund": fund,
                     }
                 )
         return out
