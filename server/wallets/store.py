@@ -459,8 +459,7 @@ class WalletStore:
             keys.append(k.claim(txn_id))
             for b in budgets:
                 keys.append(k.budget(b["r"]))
-            _, result = self._run("authorize", keys, args)
-            return orjson.loads(result)
+            return orjson.loads(_answer(self._run("authorize", keys, args), args))
         keys.append(k.fences(member))
         # Reservations carry the store's clock (when they were made), which is what
         # reconciliation's grace period is measured on.
@@ -509,7 +508,7 @@ class WalletStore:
                 elif isinstance(reply, Exception):
                     results[i] = StoreUnavailable(f"redis: {reply}")
                 else:
-                    results[i] = orjson.loads(reply[1])
+                    results[i] = orjson.loads(_answer(reply, args))
             if not missing:
                 break
             # The server forgot the script (restart, fail-over): load it, send those again.
@@ -532,13 +531,13 @@ class WalletStore:
             for b in budgets:
                 self._set_reservation(b, member, b["d"], now)
                 reserved.append(b)
-            outcome, result = self._run("authorize", keys, args)
+            reply = self._run("authorize", keys, args)
         except BaseException:
             self._release(reserved, member, now)
             raise
-        if _text(outcome) == "replay":
+        if len(reply) > 1:  # a replay
             self._release(reserved, member, now)  # this attempt's reservations, not the original's
-        return orjson.loads(result)
+        return orjson.loads(_answer(reply, args))
 
     def _set_reservation(
         self, b: Mapping[str, Any], member: str, delta: int, now: int, mode: str = "set"
@@ -1590,6 +1589,12 @@ class WalletStore:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def _answer(reply: Sequence[Any], args: Sequence[object]) -> bytes:
+    """The answer of the authorise script: on ``ok`` the one the store sent (the script
+    stored it and need not send it back), on ``replay`` the one stored before."""
+    return reply[1] if len(reply) > 1 else args[4]  # type: ignore[return-value]
 
 
 def _translate(exc: redis.ResponseError) -> Exception:

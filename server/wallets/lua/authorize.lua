@@ -31,7 +31,7 @@
 --       ('-' same), reservation nonce, then a count and the items of: wallet fields to set
 --       (field, amount), to delete (field), to check (field, amount expected), profile
 --       fields to set (field, value), budgets (kind, delta, cap).
--- Reply: {'ok' | 'replay', the answer}.
+-- Reply: {'ok'} (the answer is the one the store sent) or {'replay', the stored answer}.
 
 local A = ARGV
 local txn, member, phash = A[1], A[2], A[3]
@@ -126,4 +126,4 @@ if deadline_s ~= '0' then
   redis.call('ZADD', KEYS[4], deadline_s, A[7])
 end
 redis.call('HSET', K_AUTH, 's', status .. '|1|' .. phash, 'r', A[4], 'o', A[5])
-return {'ok', A[5]}
+return {'ok'}
