@@ -92,12 +92,12 @@ class Purse:
             self.changed.add(field_name)
         return settled
 
-    def writes_into(self, sets: list[str], dels: list[str]) -> None:
+    def writes_into(self, sets: list[object], dels: list[str]) -> None:
         """Append the fields to set (``<wallet>|<field>``, amount, flat) and to delete."""
         for name in sorted(self.changed):
             amount = self.debt if name == "debt" else self.buckets.get(name, 0)
             if amount:
-                sets += (f"{self.name}|{name}", str(amount))
+                sets += (f"{self.name}|{name}", amount)
             else:
                 dels.append(f"{self.name}|{name}")
 

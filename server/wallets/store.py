@@ -597,7 +597,8 @@ class WalletStore:
             return purses[name]
 
         lines: list[list[object]] = []
-        checks: list[str] = []  # field, amount expected, ...
+        check_fields: list[str] = []  # the buckets the redemption takes from ...
+        check_values: list[int] = []  # ... and what the snapshot says they hold
         sp = None
         took: list[list[object]] = []
         redemption = decision.redemption
@@ -614,7 +615,8 @@ class WalletStore:
                     raise InsufficientBalance(f"{name}: less than {value} spendable")
                 took = spent
                 for bucket, _ in took:
-                    checks += (f"{name}|{bucket}", str(before[bucket]))
+                    check_fields.append(f"{name}|{bucket}")
+                    check_values.append(before[bucket])
                 sp = {"w": index[name], "v": value}
                 lines.append([name, "redeem", "", -value, wallet.total, []])
         fx: list[dict[str, Any]] = []
@@ -719,55 +721,38 @@ class WalletStore:
             "balances": balances,
             "status": "held" if deadline else "captured",
         }
-        # Everything but free text goes as one list of space-separated tokens.
-        sets: list[str] = []
+        sets: list[object] = []
         dels: list[str] = []
         for wallet in purses.values():
             wallet.writes_into(sets, dels)
         # The profile after this purchase.  The script applies it only on the version the
         # snapshot read, so the snapshot's counters are the member's: every value can be
         # worked out here, and the limits checked here.
-        profile = [
-            "ver",
-            str(snapshot.version + 1),
-            "txns",
-            str(state.txn_count + 1),
-        ]
+        profile: list[object] = ["ver", snapshot.version + 1, "txns", state.txn_count + 1]
         if state.last_purchase is None or state.last_purchase < now:
-            profile += ("last", str(now), "lastx", txn_id)
+            profile += ("last", now, "lastx", txn_id)
         if state.enrolled is None:
-            profile += ("enrolled", str(now))
+            profile += ("enrolled", now)
         if amount:
-            profile += (f"d:{day}", str(snapshot.spend_today + amount))
+            profile += (f"d:{day}", snapshot.spend_today + amount)
         for where, lim in limits.items():
             period, counter = where[2:].split("|", 1)
             used = snapshot.limits.get((period, counter), 0)
             if used + lim["d"] > lim["c"]:
                 raise LimitExceeded(f"{where}: {used} used of {lim['c']}")
-            profile += (where, str(used + lim["d"]))
+            profile += (where, used + lim["d"])
         if tier:
             profile += ("tier", tier[1])
-        tokens = [
-            str(snapshot.version),
-            str(now),
-            str(deadline),
-            self.inline,
-            tier[1] if tier else "-",
-            nonce,
-            str(len(sets) // 2),
-            *sets,
-            str(len(dels)),
-            *dels,
-            str(len(checks) // 2),
-            *checks,
-            str(len(profile) // 2),
-            *profile,
-        ]
-        if any(" " in token for token in profile):  # the script's tokens are space-separated
-            raise InvalidRequest("a limit period key holds a space")
-        tokens.append(str(len(budgets)))
-        for bud in budgets:
-            tokens += (bud["kind"], str(bud["d"]), str(bud["c"]))
+        if segs_after:
+            profile += ("segs", segs_after)
+        counts = snapshot.tag_counts
+        for tag in granted:
+            # How many standing grants a tag has (a segment the member had before any grant
+            # counts as one): a reversal removes the tag only when its count falls to zero.
+            held = counts.get(tag)
+            if held is None:
+                held = 1 if tag in state.segments else 0
+            profile += (f"tg:{tag}", held + 1)
         args: list[object] = [
             txn_id,
             member,
@@ -776,17 +761,25 @@ class WalletStore:
             orjson.dumps(answer),
             orjson.dumps(lines) if lines else "",
             hold_entry(member, txn_id),
-            segs_after,
-            " ".join(tokens),
+            snapshot.version,
+            now,
+            deadline,
+            self.inline,
+            tier[1] if tier else "",
+            nonce,
+            len(sets) // 2,
+            len(dels),
+            len(check_fields),
+            len(profile) // 2,
+            len(budgets),
+            *sets,
+            *dels,
+            *check_fields,
+            *check_values,
+            *profile,
         ]
-        counts = snapshot.tag_counts
-        for tag in granted:
-            # How many standing grants a tag has (a segment the member had before any grant
-            # counts as one): a reversal removes the tag only when its count falls to zero.
-            held = counts.get(tag)
-            if held is None:
-                held = 1 if tag in state.segments else 0
-            args += (f"tg:{tag}", held + 1)
+        for bud in budgets:
+            args += (bud["kind"], bud["d"], bud["c"])
         return args, budgets
 
     def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:

@@ -15,22 +15,21 @@
 --      (2) this is redundant, and it is kept so that no bug elsewhere can overspend;
 --   5. the transaction id is this member's (single node; on Cluster claimed already).
 --
--- The arguments are few and compact (each argument costs the client and the server):
--- free text (ids, JSON) travels as its own argument, and everything else -- numbers,
--- programme names, bucket and counter fields, none of which holds a space -- as one
--- space-separated list of tokens.
+-- The arguments are laid out so that the script builds no tables of its own: every list
+-- a command takes goes to it straight from ARGV (unpack of a range), and nothing is
+-- decoded (no JSON, no splitting).
 --
 -- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets;
 --       single node (inline): 7 the txn's claim, then one key per budget; Cluster: 7 the
 --       member's fences (reservations that reconciliation released).
--- ARGV: 1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal and
---       refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's index
---       entry, 8 segments after (JSON, '' same), 9 tokens, then 2 per free-text profile
---       field (tag counts: field, value).
--- Tokens: version, now, hold deadline (0: captured at once), inline (1 | 0), tier after
---       ('-' same), reservation nonce, then a count and the items of: wallet fields to set
---       (field, amount), to delete (field), to check (field, amount expected), profile
---       fields to set (field, value), budgets (kind, delta, cap).
+-- ARGV:  1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal
+--        and refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's
+--        index entry, 8 version the decision was made on, 9 now, 10 hold deadline (0:
+--        captured at once), 11 inline ('1' | '0'), 12 tier after ('' same), 13 reservation
+--        nonce, 14 wallet fields to set, 15 to delete, 16 to check, 17 profile fields to
+--        set, 18 budgets; then the wallet fields to set (field, amount), to delete, the
+--        fields to check, the amounts they must hold, the profile fields (field, value),
+--        and per budget (kind, delta, cap).
 -- Reply: {'ok'} (the answer is the one the store sent) or {'replay', the stored answer}.
 
 local A = ARGV
@@ -46,28 +45,15 @@ if seen then
   return {'replay', redis.call('HGET', K_AUTH, 'o')}
 end
 
--- Split the tokens (string.find with plain matching: cheaper than a pattern).
-local T, nt, pos, find, sub, spec = {}, 0, 1, string.find, string.sub, A[9]
-while true do
-  local stop = find(spec, ' ', pos, true)
-  nt = nt + 1
-  if not stop then T[nt] = sub(spec, pos); break end
-  T[nt] = sub(spec, pos, stop - 1)
-  pos = stop + 1
-end
-local expected, now_s, deadline_s = tonumber(T[1]), T[2], T[3]
-local inline, tier, nonce = T[4] == '1', T[5], T[6]
-local p = 7
-
-local sets, nset = {}, tonumber(T[p]); p = p + 1
-for i = 1, 2 * nset do sets[i] = T[p]; p = p + 1 end
-local dels, ndel = {}, tonumber(T[p]); p = p + 1
-for i = 1, ndel do dels[i] = T[p]; p = p + 1 end
-local checks, wanted_w, ncheck = {}, {}, tonumber(T[p]); p = p + 1
-for i = 1, ncheck do wanted_w[i] = T[p]; checks[i] = T[p + 1]; p = p + 2 end
-local fields, nprof = {}, tonumber(T[p]); p = p + 1
-for i = 1, 2 * nprof do fields[i] = T[p]; p = p + 1 end
-local nbud = tonumber(T[p]); p = p + 1
+local expected, now_s, deadline_s = tonumber(A[8]), A[9], A[10]
+local inline, tier, nonce = A[11] == '1', A[12], A[13]
+local nset, ndel, ncheck, nprof, nbud = tonumber(A[14]), tonumber(A[15]), tonumber(A[16]), tonumber(A[17]), tonumber(A[18])
+local s0 = 19                 -- wallet fields to set
+local d0 = s0 + 2 * nset      -- to delete
+local c0 = d0 + ndel          -- to check
+local v0 = c0 + ncheck        -- the amounts they must hold
+local p0 = v0 + ncheck        -- profile fields
+local b0 = p0 + 2 * nprof     -- budgets
 
 -- 2. The version.
 local version = redis.call('HGET', K_PROFILE, 'ver')
@@ -84,23 +70,23 @@ if not inline and nbud > 0 and redis.call('HEXISTS', KEYS[7], txn .. '#' .. nonc
 end
 if inline then
   for i = 1, nbud do
-    local kind, delta, cap = T[p], tonumber(T[p + 1]), tonumber(T[p + 2])
-    p = p + 3
+    local q = b0 + 3 * (i - 1)
+    local kind, delta, cap = A[q], tonumber(A[q + 1]), tonumber(A[q + 2])
     local bkey = KEYS[7 + i]
     local used = num(redis.call('HGET', bkey, kind))
     if used + delta > cap then
       raise('budget_exhausted', 'budget of ' .. bkey .. ': ' .. I(used) .. ' used of ' .. I(cap))
     end
-    budgets[i] = {bkey, kind, I(used + delta), txn .. '#' .. nonce, T[p - 2] .. '|' .. now_s .. '|' .. member}
+    budgets[i] = {bkey, kind, I(used + delta), txn .. '#' .. nonce, A[q + 1] .. '|' .. now_s .. '|' .. member}
   end
 end
 
 -- 4. The buckets the redemption takes from.
 if ncheck > 0 then
-  local have = redis.call('HMGET', K_WALLETS, unpack(wanted_w))
+  local have = redis.call('HMGET', K_WALLETS, unpack(A, c0, v0 - 1))
   for i = 1, ncheck do
-    if have[i] ~= checks[i] then
-      raise('insufficient_balance', wanted_w[i] .. ' holds ' .. I(num(have[i])) .. ', not ' .. checks[i])
+    if have[i] ~= A[v0 + i - 1] then
+      raise('insufficient_balance', A[c0 + i - 1] .. ' holds ' .. I(num(have[i])) .. ', not ' .. A[v0 + i - 1])
     end
   end
 end
@@ -111,15 +97,12 @@ if inline and not redis.call('SET', KEYS[7], member, 'NX') then
 end
 
 -- Writes.
-if nset > 0 then redis.call('HSET', K_WALLETS, unpack(sets)) end
-if ndel > 0 then redis.call('HDEL', K_WALLETS, unpack(dels)) end
+if nset > 0 then redis.call('HSET', K_WALLETS, unpack(A, s0, d0 - 1)) end
+if ndel > 0 then redis.call('HDEL', K_WALLETS, unpack(A, d0, c0 - 1)) end
 if A[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'time', now_s, 'txn', txn, 'op', 'authorize', 'lines', A[6]) end
 for _, b in ipairs(budgets) do redis.call('HSET', b[1], b[2], b[3], b[4], b[5]) end
-local n = #fields
-if A[8] ~= '' then fields[n + 1], fields[n + 2], n = 'segs', A[8], n + 2 end
-for i = 10, #A do n = n + 1; fields[n] = A[i] end
-if tier ~= '-' then redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize') end
-redis.call('HSET', K_PROFILE, unpack(fields))
+if tier ~= '' then redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize') end
+redis.call('HSET', K_PROFILE, unpack(A, p0, b0 - 1))
 local status = 'captured'
 if deadline_s ~= '0' then
   status = 'held'
