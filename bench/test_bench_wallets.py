@@ -8,7 +8,12 @@ Measured against a private redis-server (the embedded default: unix socket, AOF 
   (a redemption, a cashback, points), a per-member cap and a campaign budget, measured
   alternately call by call so that both see the same machine;
 * throughput of both with concurrency (threads, each with its own connection) and with
-  pipelining (``authorize_many``).
+  pipelining (``authorize_many``);
+* the server's own time per call of each (``INFO commandstats``, ``usec_per_call``).
+
+Floor and subject always go through the same client, the same kind of connection and the
+same concurrency: the bare call is a registered script called the way the store calls its
+own (``Script.__call__``, or ``EVALSHA`` in the same kind of pipeline).
 
 Targets are ratios: authorise p50 <= 2x the bare floor; with concurrency, authorise
 throughput >= 0.5x the bare throughput.  ``make bench`` runs them.
@@ -115,9 +120,18 @@ def test_sequential_authorize_against_bare_evalsha(benchmark, figures, server, c
     for name, values in (("bare EVALSHA", floor), ("authorize", full)):
         figures.record(f"wallets {name} p50 µs", percentile(values, 0.5) * 1e6)
         figures.record(f"wallets {name} p99 µs", percentile(values, 0.99) * 1e6)
-    # pytest-benchmark's own table: the authorise of one more prepared decision per round.
+    # pytest-benchmark's own table: the authorise of one more prepared decision per round;
+    # and the server's time per script, alone on the server.
     extra = iter(Prepared(store, compiled, "p", 300).items)
+    client.config_resetstat()
     benchmark.pedantic(lambda: store.authorize(*next(extra)), rounds=300, iterations=1)
+    server_auth = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+    client.config_resetstat()
+    for _ in range(300):
+        bare()
+    server_bare = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+    figures.record("wallets authorize server µs/call", server_auth)
+    figures.record("wallets bare EVALSHA server µs/call", server_bare)
     assert store.verify().ok
     client.close()
 

@@ -19,6 +19,19 @@ from .walk import Walker
 
 DAY = 86_400
 FOREVER = 2**62
+SPEND_30D_DAYS = 30
+SPEND_12M_DAYS = 365
+
+
+def spend_window(purchases: list[tuple[int, int]], now: int, days: int) -> int:
+    """What was spent in the ``days`` whole UTC days that end with the day of ``now``.
+
+    The one definition of ``spend_30d`` (30 days) and ``spend_12m`` (365 days), shared with
+    the Redis wallet store, which keeps spend per UTC day (docs/wallets.md): a purchase
+    counts from its UTC day on, and for the last time on the day ``days - 1`` after it.
+    """
+    today = now // DAY
+    return sum(amount for at, amount in purchases if today - days < at // DAY <= today)
 
 
 @dataclass(slots=True)
@@ -47,11 +60,21 @@ class MemoryWallets:
         self.members: dict[str, MemberRecord] = {}
         self._reference = reference  # tier conditions are evaluated on member state
 
-    def load(self, state: MemberState) -> None:
+    def load(self, state: MemberState, now: int | None = None) -> None:
+        """Enrol a member with an opening state.  With ``now`` (the store's ``load_member``)
+        the opening spend ages as the store's does: ``spend_30d`` is spent on the day of
+        ``now`` and the rest of ``spend_12m`` 31 days earlier.  Without it the opening
+        spend counts unchanged at every time (a member file has no time of its own)."""
         record = MemberRecord(state.copy())
         for wallet, amount in state.balances.items():
             record.buckets[wallet] = [Bucket(amount, -FOREVER, FOREVER)]
         record.base.balances = {}
+        if now is not None:
+            if state.spend_30d:
+                record.purchases.append((now, state.spend_30d))
+            if state.spend_12m > state.spend_30d:
+                record.purchases.append((now - 31 * DAY, state.spend_12m - state.spend_30d))
+            record.base.spend_30d = record.base.spend_12m = 0
         if state.tier is not None:
             record.tier_history.append((0, state.tier))
         self.members[state.member] = record
@@ -72,8 +95,8 @@ class MemoryWallets:
 
     def _state(self, record: MemberRecord, now: int) -> MemberState:
         state = record.base.copy()
-        state.spend_30d += sum(a for t, a in record.purchases if now - 30 * DAY < t <= now)
-        state.spend_12m += sum(a for t, a in record.purchases if now - 365 * DAY < t <= now)
+        state.spend_30d += spend_window(record.purchases, now, SPEND_30D_DAYS)
+        state.spend_12m += spend_window(record.purchases, now, SPEND_12M_DAYS)
         state.balances = {name: record.balance(name, now) for name in self.program.wallets}
         return state
 

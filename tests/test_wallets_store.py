@@ -12,6 +12,7 @@ import os
 import orjson
 import pytest
 from tessera.engine.compiler import compile_file
+from tessera.engine.decision import Usage
 from tessera.engine.errors import TesseraError
 from tessera.engine.jsonio import decode_member, decode_transaction
 from tessera.engine.model import MemberState, Redeem
@@ -20,6 +21,7 @@ from tessera.engine.walk import Walker
 from tessera.server.wallets import WalletStore, authorize_transaction
 from tessera.server.wallets.errors import (
     InvalidAmount,
+    LimitExceeded,
     MemberMismatch,
     NegativeAmount,
     PayloadMismatch,
@@ -384,3 +386,24 @@ def test_authorize_many_pipelines_and_answers_each(harness, redis_client):
     assert isinstance(first[2], UnknownWallet)
     assert store.authorize_many(items[:2]) == first[:2]  # retries: the stored answers
     assert store.snapshot("m3", NOW).state.balances["gift"] == 1_000
+
+
+def test_a_decision_past_its_cap_is_refused_and_nothing_is_written(harness, redis_client):
+    """The store checks every cap on the snapshot (which the script's version check holds
+    to), whatever the decision says."""
+    for i in range(3):
+        harness.authorize(txn(f"t{i}", 99, mcc=5999, time=NOW + i), capture=True)
+    fourth = txn("t3", 99, mcc=5999, time=NOW + 3)
+    decision, snapshot = harness.decide(fourth)
+    assert [a.rule for a in decision.applied] == []  # the walk saw the cap reached
+    day = next(key for key, counter in snapshot.limits if counter == "capped|count")
+    assert snapshot.limits[(day, "capped|count")] == 3
+    # A decision that counts once more anyway (as a walk on stale counters would).
+    over = dataclasses.replace(
+        decision, usage=[Usage("limit", "capped", "count", "day", day, 1, 3)]
+    )
+    before = db_state(redis_client)
+    with pytest.raises(LimitExceeded) as caught:
+        harness.store.authorize(fourth, over, snapshot)
+    assert caught.value.code == "limit_exceeded" and isinstance(caught.value, StateChanged)
+    assert db_state(redis_client) == before

@@ -3,6 +3,7 @@
 from .errors import WalletError
 from .store import (
     LedgerEntry,
+    ReconcileReport,
     RedisCounters,
     Snapshot,
     VerifyReport,
@@ -13,6 +14,7 @@ from .store import (
 
 __all__ = [
     "LedgerEntry",
+    "ReconcileReport",
     "RedisCounters",
     "Snapshot",
     "VerifyReport",

@@ -16,6 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+@lru_cache(maxsize=4096)
+def bucket_times(field_name: str) -> tuple[int, int]:
+    """``(expires_at, available_at)`` of a bucket field (few distinct fields: cached)."""
+    expires, _, available = field_name.partition(":")
+    return int(expires), int(available)
 
 
 @dataclass(slots=True)
@@ -27,17 +35,20 @@ class Purse:
     debt: int = 0
     changed: set[str] = field(default_factory=set)
 
-    @staticmethod
-    def parse(field_name: str) -> tuple[int, int]:
-        expires, _, available = field_name.partition(":")
-        return int(expires), int(available)
+    parse = staticmethod(bucket_times)
 
-    def live(self, field_name: str, now: int) -> bool:
-        expires, available = self.parse(field_name)
+    @staticmethod
+    def live(field_name: str, now: int) -> bool:
+        expires, available = bucket_times(field_name)
         return available <= now < expires
 
     def spendable(self, now: int) -> int:
-        return self.debt + sum(a for f, a in self.buckets.items() if self.live(f, now))
+        total = self.debt
+        for name, amount in self.buckets.items():
+            expires, available = bucket_times(name)
+            if available <= now < expires:
+                total += amount
+        return total
 
     @property
     def total(self) -> int:
@@ -46,16 +57,23 @@ class Purse:
     def spend(self, amount: int, now: int) -> list[list[object]] | None:
         """Take ``amount`` of spendable value, earliest-expiring first; the buckets taken
         from, or None if there is not that much."""
-        if self.spendable(now) < amount:
+        live = []
+        have = self.debt
+        for name, held in self.buckets.items():
+            expires, available = bucket_times(name)
+            if available <= now < expires:
+                have += held
+                if held > 0:
+                    live.append((expires, available, name))
+        if have < amount:
             return None
-        live = sorted(
-            (self.parse(f), f) for f, a in self.buckets.items() if a > 0 and self.live(f, now)
-        )
+        live.sort()
         took: list[list[object]] = []
         left = amount
-        for _, name in live:
-            part = min(self.buckets[name], left)
-            self.buckets[name] -= part
+        buckets = self.buckets
+        for _, _, name in live:
+            part = min(buckets[name], left)
+            buckets[name] -= part
             self.changed.add(name)
             took.append([name, part])
             left -= part
@@ -73,6 +91,15 @@ class Purse:
             self.buckets[field_name] = self.buckets.get(field_name, 0) + amount - settled
             self.changed.add(field_name)
         return settled
+
+    def writes_into(self, sets: list[object], dels: list[str]) -> None:
+        """Append the fields to set (``<wallet>|<field>``, amount, flat) and to delete."""
+        for name in sorted(self.changed):
+            amount = self.debt if name == "debt" else self.buckets.get(name, 0)
+            if amount:
+                sets += (f"{self.name}|{name}", amount)
+            else:
+                dels.append(f"{self.name}|{name}")
 
     def writes(self) -> tuple[list[tuple[str, int]], list[str]]:
         """Fields to set (``<wallet>|<field>``, amount) and fields to delete."""

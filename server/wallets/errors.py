@@ -110,6 +110,13 @@ class InsufficientBalance(StateChanged):
     code = "insufficient_balance"
 
 
+class ReservationReleased(StateChanged):
+    """Cluster: budget reconciliation released this attempt's reservation as an orphan
+    before the member's script ran; the attempt is refused and a new one reserves again."""
+
+    code = "reservation_released"
+
+
 class RecordChanged(StateChanged):
     """A capture, reversal or refund raced another operation on the same transaction."""
 

@@ -81,6 +81,11 @@ class Keys:
         """List of tier changes: ``time|tier|txn|op``."""
         return f"{self.tag(member)}:tiers"
 
+    def fences(self, member: str) -> str:
+        """Hash (Cluster): budget reservation ids that reconciliation released as orphans ->
+        when; the member's authorise script refuses an attempt whose reservation is here."""
+        return f"{self.tag(member)}:x"
+
     def hold_index(self, member: str) -> str:
         """The shard of the index of holds that lies in the member's slot."""
         return self.hold_shard(slot_of(f"m:{member}"))
@@ -101,12 +106,9 @@ class Keys:
 
     # ---- keys in other slots
     def budget(self, rule: str) -> str:
-        """Hash: kind (count | value) -> used."""
+        """Hash: kind (count | value) -> used, and the reservations that add up to it:
+        reservation id (``<txn>#<nonce>``) -> ``delta|time|member``."""
         return f"{self.ns}{{b:{self.program}:{rule}}}"
-
-    def reservations(self, rule: str) -> str:
-        """Hash: reservation id (``<txn>#<nonce>``) -> ``delta|time|member``."""
-        return f"{self.budget(rule)}:r"
 
     def claim(self, txn_id: str) -> str:
         """String: the member a transaction id belongs to."""

@@ -23,8 +23,9 @@ Money is minor units and points whole points, as integers below 2**53 everywhere
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import os
+import operator
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +53,7 @@ from .errors import (
     InvalidAmount,
     InvalidRequest,
     InvalidStatus,
+    LimitExceeded,
     MemberMismatch,
     NegativeAmount,
     PayloadMismatch,
@@ -69,8 +71,16 @@ from .keys import SLOTS, Keys, hold_entry, parse_hold_entry
 DAY = 86_400
 FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
 MAX_VALUE = 2**53 - 1
+_NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
 # Each script runs with the libraries it needs in front of it.
-LIBRARIES = {"authorize": ("lib",), "claim": ("lib",), "tombstone": ("lib",), "read": ("lib",)}
+LIBRARIES = {
+    "authorize": ("lib",),
+    "claim": ("lib",),
+    "tombstone": ("lib",),
+    "read": ("lib",),
+    "fence": ("lib",),
+    "retire": ("lib",),
+}
 SCRIPTS = (
     "authorize",
     "lifecycle",
@@ -81,6 +91,8 @@ SCRIPTS = (
     "expire",
     "verify",
     "load",
+    "fence",
+    "retire",
 )
 RECORD_RETRIES = 8
 _SHARD_BATCH = 2_048
@@ -101,6 +113,8 @@ class Snapshot:
     last_txn: str  # the transaction that set ``state.last_purchase`` ("" if none)
     totals: Mapping[str, int]  # every bucket, pending ones too: what the ledger sums to
     purses: Mapping[str, Purse]  # the buckets themselves (authorise works on copies)
+    tag_counts: Mapping[str, int] = field(default_factory=dict)  # standing grants per tag
+    spend_today: int = 0  # the spend field of the UTC day of ``now``
 
 
 class RedisCounters:
@@ -115,7 +129,8 @@ class RedisCounters:
         self.budgets = budgets or {}
 
     def limit_used(self, member: str, rule: str, kind: str, period: str, key: str) -> int:
-        # The authorise script checks every cap again: a count missing here cannot overspend.
+        # Authorise checks every cap again on the snapshot, which the script's version check
+        # holds to: a count missing here cannot overspend.
         return self.snapshot.limits.get((key, f"{rule}|{kind}"), 0)
 
     def budget_used(self, rule: str, kind: str) -> int:
@@ -153,6 +168,28 @@ class VerifyReport:
 
 
 @dataclass(slots=True)
+class ReconcileReport:
+    """What one budget reconciliation did."""
+
+    checked: int = 0  # reservations seen
+    recent: int = 0  # younger than the grace period: left alone
+    owned: int = 0  # owned by their authorisation and right
+    lowered: int = 0  # owned, lowered to what the authorisation still uses
+    released: int = 0  # orphans: fenced and released
+    released_amount: int = 0  # units given back to budgets in all
+
+
+@dataclass(slots=True)
+class PruneReport:
+    """What one retention run did."""
+
+    checked: int = 0  # records and tombstones seen
+    kept: int = 0  # live holds, within retention, or gone meanwhile
+    removed: int = 0  # removed, with their claims
+    fences: int = 0  # fence entries past retention, removed
+
+
+@dataclass(slots=True)
 class _Auth:
     """An authorisation as stored: status line, record, and progress of its lifecycle."""
 
@@ -177,6 +214,8 @@ def _text(value: bytes | str) -> str:
 
 
 def _whole(value: object, what: str) -> int:
+    if type(value) is int and 0 <= value <= MAX_VALUE:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
     if type(value) is not int:
         raise InvalidAmount(f"{what} must be a whole number, not {value!r}", field=what)
     if value < 0:
@@ -204,9 +243,14 @@ def _funders_json(shares: Sequence[tuple[str, int]], sign: int = 1) -> str:
     return orjson.dumps([[name, sign * share] for name, share in shares]).decode()
 
 
+# Every field of a transaction, in declaration order: the canonical form that is hashed
+# (a tuple serialises several times faster than the dataclass itself).
+_TXN_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Transaction)))
+
+
 def payload_hash(txn: Transaction, capture: bool) -> str:
     """The idempotency fingerprint of an authorisation request."""
-    body = orjson.dumps(txn)  # dataclass fields come in a fixed order
+    body = orjson.dumps(_TXN_FIELDS(txn))
     return hashlib.blake2b(body + (b"|sale" if capture else b"|hold"), digest_size=16).hexdigest()
 
 
@@ -227,6 +271,7 @@ class WalletStore:
         namespace: str = "",
         hold_seconds: int = 7 * DAY,
         limit_retention: int = 400 * DAY,
+        record_retention: int = 400 * DAY,
     ) -> None:
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
@@ -236,6 +281,9 @@ class WalletStore:
         self.keys = Keys(self.program.name, namespace)
         self.hold_seconds = hold_seconds
         self.limit_retention = limit_retention
+        if record_retention <= hold_seconds:
+            raise InvalidRequest("record_retention must be longer than hold_seconds")
+        self.record_retention = record_retention
         program = self.program
         self.wallet_names: tuple[str, ...] = (
             *program.wallets,
@@ -245,6 +293,7 @@ class WalletStore:
         self._periods = sorted({limit.period for rule in program.rules for limit in rule.limits})
         self._reference = Reference(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
+        self._tiers = bool(program.tiers)
         self._scripts = {
             name: client.register_script(
                 "\n".join(_lua(part) for part in (*LIBRARIES.get(name, ("lib", "wallets")), name))
@@ -272,14 +321,14 @@ class WalletStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
 
     def _member_keys(self, member: str, txn_id: str) -> list[str]:
-        k = self.keys
+        tag = self.keys.tag(member)  # the same names as Keys' methods, built once
         return [
-            k.profile(member),
-            k.auth(member, txn_id),
-            k.ledger(member),
-            k.hold_index(member),
-            k.tiers(member),
-            k.wallets(member),
+            f"{tag}:p",
+            f"{tag}:a:{txn_id}",
+            f"{tag}:l",
+            self.keys.hold_index(member),
+            f"{tag}:tiers",
+            f"{tag}:w",
         ]
 
     def _check_wallet(self, name: str | None) -> str:
@@ -311,7 +360,7 @@ class WalletStore:
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member)]
         pkeys = self.period_keys(now)
-        raw_profile, s30, s12, flat, raw_wallets = self._run("read", keys, [now, *pkeys])
+        raw_profile, s30, s12, flat, raw_wallets, s1 = self._run("read", keys, [now, *pkeys])
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }
@@ -357,6 +406,8 @@ class WalletStore:
             profile.get("lastx", ""),
             wallet_totals,
             held,
+            {name[3:]: int(value) for name, value in profile.items() if name[:3] == "tg:"},
+            int(s1),
         )
 
     def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
@@ -407,10 +458,12 @@ class WalletStore:
         if not self.cluster:
             keys.append(k.claim(txn_id))
             for b in budgets:
-                keys += [k.budget(b["r"]), k.reservations(b["r"])]
-            _, result = self._run("authorize", keys, args)
-            return orjson.loads(result)
-        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, txn.time)
+                keys.append(k.budget(b["r"]))
+            return orjson.loads(_answer(self._run("authorize", keys, args), args))
+        keys.append(k.fences(member))
+        # Reservations carry the store's clock (when they were made), which is what
+        # reconciliation's grace period is measured on.
+        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, int(time.time()))
 
     def authorize_many(
         self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
@@ -435,7 +488,7 @@ class WalletStore:
                 continue
             keys = [*self._member_keys(txn.member, txn.txn_id), self.keys.claim(txn.txn_id)]
             for b in budgets:
-                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+                keys.append(self.keys.budget(b["r"]))
             calls.append((i, keys, args))
         script = self._scripts["authorize"]
         for attempt in range(2):
@@ -455,7 +508,7 @@ class WalletStore:
                 elif isinstance(reply, Exception):
                     results[i] = StoreUnavailable(f"redis: {reply}")
                 else:
-                    results[i] = orjson.loads(reply[1])
+                    results[i] = orjson.loads(_answer(reply, args))
             if not missing:
                 break
             # The server forgot the script (restart, fail-over): load it, send those again.
@@ -478,19 +531,24 @@ class WalletStore:
             for b in budgets:
                 self._set_reservation(b, member, b["d"], now)
                 reserved.append(b)
-            outcome, result = self._run("authorize", keys, args)
+            reply = self._run("authorize", keys, args)
         except BaseException:
             self._release(reserved, member, now)
             raise
-        if _text(outcome) == "replay":
+        if len(reply) > 1:  # a replay
             self._release(reserved, member, now)  # this attempt's reservations, not the original's
-        return orjson.loads(result)
+        return orjson.loads(_answer(reply, args))
 
-    def _set_reservation(self, b: Mapping[str, Any], member: str, delta: int, now: int) -> None:
-        self._run(
-            "budget",
-            [self.keys.budget(b["r"]), self.keys.reservations(b["r"])],
-            [b["id"], member, b["kind"], delta, b["c"], now],
+    def _set_reservation(
+        self, b: Mapping[str, Any], member: str, delta: int, now: int, mode: str = "set"
+    ) -> int:
+        """Set (or with ``mode="lower"`` only lower) a reservation; what it held before."""
+        return int(
+            self._run(
+                "budget",
+                [self.keys.budget(b["r"])],
+                [b["id"], member, b["kind"], delta, b["c"], now, mode],
+            )
         )
 
     def _release(self, reserved: Iterable[Mapping[str, Any]], member: str, now: int) -> None:
@@ -539,7 +597,8 @@ class WalletStore:
             return purses[name]
 
         lines: list[list[object]] = []
-        checks: list[tuple[str, int]] = []
+        check_fields: list[str] = []  # the buckets the redemption takes from ...
+        check_values: list[int] = []  # ... and what the snapshot says they hold
         sp = None
         took: list[list[object]] = []
         redemption = decision.redemption
@@ -555,7 +614,9 @@ class WalletStore:
                 if spent is None:
                     raise InsufficientBalance(f"{name}: less than {value} spendable")
                 took = spent
-                checks = [(f"{name}|{bucket}", before[bucket]) for bucket, _ in took]
+                for bucket, _ in took:
+                    check_fields.append(f"{name}|{bucket}")
+                    check_values.append(before[bucket])
                 sp = {"w": index[name], "v": value}
                 lines.append([name, "redeem", "", -value, wallet.total, []])
         fx: list[dict[str, Any]] = []
@@ -581,7 +642,7 @@ class WalletStore:
 
         limits: dict[str, dict[str, Any]] = {}
         budgets: list[dict[str, Any]] = []
-        nonce = os.urandom(6).hex()
+        nonce = f"{random.getrandbits(48):012x}"  # one per attempt: reservation ids
         for usage in decision.usage:
             if usage.rule not in self._rules:
                 raise UnknownRule(f"usage names unknown rule {usage.rule!r}", rule=usage.rule)
@@ -612,19 +673,21 @@ class WalletStore:
 
         state = snapshot.state
         segments = state.segments
-        added = sorted(set(tags) - segments)
+        granted = sorted(set(tags))
+        added = [tag for tag in granted if tag not in segments]
         deadline = 0 if capture else now + self.hold_seconds
+        day = now // DAY
         rec: dict[str, Any] = {
             "txn": txn_id,
             "member": member,
             "amt": amount,
-            "day": now // DAY,
+            "day": day,
             "time": now,
             "wallets": wallets,
             "fx": fx,
             "lim": list(limits.values()),
             "bud": budgets,
-            "tags": added,
+            "tags": granted,
             "prev_last": [state.last_purchase or 0, snapshot.last_txn],
             "hold": deadline,
             "took": took,
@@ -635,7 +698,7 @@ class WalletStore:
         if added:
             segments = segments | frozenset(added)
             segs_after = orjson.dumps(sorted(segments)).decode()
-        tier = self._tier_after(snapshot, amount, segments, now)
+        tier = self._tier_after(snapshot, amount, segments, now) if self._tiers else None
         if tier is not None:
             rec["tier"] = tier
         balances = dict(state.balances)
@@ -658,43 +721,65 @@ class WalletStore:
             "balances": balances,
             "status": "held" if deadline else "captured",
         }
-        sets: list[tuple[str, int]] = []
+        sets: list[object] = []
         dels: list[str] = []
         for wallet in purses.values():
-            more_sets, more_dels = wallet.writes()
-            sets += more_sets
-            dels += more_dels
+            wallet.writes_into(sets, dels)
+        # The profile after this purchase.  The script applies it only on the version the
+        # snapshot read, so the snapshot's counters are the member's: every value can be
+        # worked out here, and the limits checked here.
+        profile: list[object] = ["ver", snapshot.version + 1, "txns", state.txn_count + 1]
+        if state.last_purchase is None or state.last_purchase < now:
+            profile += ("last", now, "lastx", txn_id)
+        if state.enrolled is None:
+            profile += ("enrolled", now)
+        if amount:
+            profile += (f"d:{day}", snapshot.spend_today + amount)
+        for where, lim in limits.items():
+            period, counter = where[2:].split("|", 1)
+            used = snapshot.limits.get((period, counter), 0)
+            if used + lim["d"] > lim["c"]:
+                raise LimitExceeded(f"{where}: {used} used of {lim['c']}")
+            profile += (where, used + lim["d"])
+        if tier:
+            profile += ("tier", tier[1])
+        if segs_after:
+            profile += ("segs", segs_after)
+        counts = snapshot.tag_counts
+        for tag in granted:
+            # How many standing grants a tag has (a segment the member had before any grant
+            # counts as one): a reversal removes the tag only when its count falls to zero.
+            held = counts.get(tag)
+            if held is None:
+                held = 1 if tag in state.segments else 0
+            profile += (f"tg:{tag}", held + 1)
         args: list[object] = [
             txn_id,
             member,
             payload_hash(txn, capture),
-            snapshot.version,
-            now,
             orjson.dumps(rec),
             orjson.dumps(answer),
+            orjson.dumps(lines) if lines else "",
+            hold_entry(member, txn_id),
+            snapshot.version,
+            now,
             deadline,
             self.inline,
-            f"d:{now // DAY}",
-            amount,
-            segs_after,
             tier[1] if tier else "",
-            hold_entry(member, txn_id),
-            orjson.dumps(lines),
-            len(sets),
+            nonce,
+            len(sets) // 2,
             len(dels),
-            len(checks),
-            len(limits),
+            len(check_fields),
+            len(profile) // 2,
             len(budgets),
+            *sets,
+            *dels,
+            *check_fields,
+            *check_values,
+            *profile,
         ]
-        for pair in sets:
-            args += pair
-        args += dels
-        for pair in checks:
-            args += pair
-        for lim in limits.values():
-            args += (lim["f"], lim["d"], lim["c"])
         for bud in budgets:
-            args += (bud["kind"], bud["id"], bud["d"], bud["c"])
+            args += (bud["kind"], bud["d"], bud["c"])
         return args, budgets
 
     def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:
@@ -706,21 +791,23 @@ class WalletStore:
                 name = effect.wallet
                 if name not in self.program.wallets:
                     raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
-                if kind == "cashback":
-                    value = _whole(effect.amount, "cashback")
-                    weights = [(f.funder, f.amount) for f in applied.funders]
-                else:
-                    value = _whole(effect.points, "earn")
-                    weights = [(f.funder, f.points) for f in applied.funders]
+                cashback = kind == "cashback"
+                value = _whole(effect.amount if cashback else effect.points, kind)
+                if not value:
+                    continue
                 bucket = self._bucket(effect)
-                one = len(weights) == 1
-                shares = [(weights[0][0], value)] if one else _shares(value, weights)
+                funders = applied.funders
+                if len(funders) == 1:  # the usual case: one funder pays it all
+                    fund = [[funders[0].funder, value]]
+                else:
+                    weights = [(f.funder, f.amount if cashback else f.points) for f in funders]
+                    fund = [[funder, share] for funder, share in _shares(value, weights)]
             elif kind == "entries":
                 if effect.draw not in self.program.draws:
                     raise UnknownWallet(f"unknown draw {effect.draw!r}", wallet=effect.draw)
                 name = f"draw:{effect.draw}"
                 value = _whole(effect.points, "entries")
-                bucket, shares = f"{FOREVER}:0", []
+                bucket, fund = _NEVER_EXPIRES, []
             elif kind == "tag":
                 if not isinstance(effect.segment, str) or not effect.segment:
                     raise InvalidRequest("a tag effect names a segment")
@@ -739,17 +826,18 @@ class WalletStore:
                         "r": applied.rule,
                         "v": value,
                         "f": bucket,
-                        "fund": [[funder, share] for funder, share in shares],
+                        "fund": fund,
                     }
                 )
         return out
 
     @staticmethod
     def _bucket(effect: EffectResult) -> str:
-        expires = FOREVER if effect.expires_at is None else _whole(effect.expires_at, "expires_at")
-        available = (
-            0 if effect.available_at is None else _whole(effect.available_at, "available_at")
-        )
+        expires, available = effect.expires_at, effect.available_at
+        if expires is None and available is None:
+            return _NEVER_EXPIRES
+        expires = FOREVER if expires is None else _whole(expires, "expires_at")
+        available = 0 if available is None else _whole(available, "available_at")
         if expires > FOREVER:
             raise InvalidAmount("expires_at lies beyond the store's horizon")
         return f"{expires}:{available}"
@@ -852,7 +940,7 @@ class WalletStore:
         for _ in range(RECORD_RETRIES):
             auth = self._load(member, txn_id, missing_ok=op == "reverse")
             if auth is None:
-                result = self._tombstone(member, txn_id)
+                result = self._tombstone(member, txn_id, now)
                 if result is not None:
                     return result
                 continue
@@ -884,7 +972,7 @@ class WalletStore:
                 continue
         raise RecordChanged(f"{txn_id} kept changing; try again")
 
-    def _tombstone(self, member: str, txn_id: str) -> dict[str, Any] | None:
+    def _tombstone(self, member: str, txn_id: str, now: int) -> dict[str, Any] | None:
         body = orjson.dumps(
             {
                 "op": "reverse",
@@ -901,7 +989,7 @@ class WalletStore:
             self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
         else:
             keys.append(self.keys.claim(txn_id))
-        reply = self._run("tombstone", keys, [txn_id, member, body, self.inline])
+        reply = self._run("tombstone", keys, [txn_id, member, body, self.inline, now])
         if _text(reply[0]) == "exists":
             return None  # the authorisation got there first: reverse it instead
         return orjson.loads(reply[1])
@@ -965,6 +1053,138 @@ class WalletStore:
             except RecordChanged:
                 continue
         raise RecordChanged(f"{txn_id} kept changing; try again")
+
+    # ---- budget reconciliation (Cluster) ---------------------------------------------------
+    def reconcile_budgets(self, now: int | None = None, grace: int = 300) -> ReconcileReport:
+        """Settle budget reservations that a client crash left behind (docs/wallets.md).
+
+        Every reservation made more than ``grace`` seconds before ``now`` (the store's clock
+        by default) is checked against the authorisation of its transaction, in the member's
+        slot: one the authorisation does not own is *fenced* there (the attempt that made it
+        can no longer apply) and then released; one it owns is lowered to what the record
+        still uses (a reversal or refund whose release did not happen).  A reservation is
+        never raised, so a budget is never over-spent, and no orphan under-spends it for
+        longer than one run.  On a single node nothing can be orphaned: every reservation
+        is owned and already right.
+        """
+        now = int(time.time()) if now is None else _whole(now, "now")
+        report = ReconcileReport()
+        for rule in self.program.rules:
+            if rule.budget is None:
+                continue
+            kind = "count" if rule.budget.uses is not None else "value"
+            cap = rule.budget.uses if rule.budget.uses is not None else rule.budget.value
+            key = self.keys.budget(rule.name)
+            try:
+                found = list(self.client.hscan_iter(key, match="*#*", count=1000))
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"redis: {exc}") from None
+            for raw_id, raw in found:
+                rid = _text(raw_id)
+                delta, stamp, member = _text(raw).split("|", 2)
+                report.checked += 1
+                if int(stamp) > now - grace:
+                    report.recent += 1
+                    continue
+                txn_id = rid.rsplit("#", 1)[0]
+                reply = self._run(
+                    "fence",
+                    [self.keys.auth(member, txn_id), self.keys.fences(member)],
+                    [rid, now],
+                )
+                b = {"r": rule.name, "kind": kind, "id": rid, "c": cap}
+                if _text(reply[0]) == "fenced":
+                    self._set_reservation(b, member, 0, now, mode="lower")
+                    report.released += 1
+                    report.released_amount += int(delta)
+                    continue
+                j = int(reply[1]) - 1
+                rec = orjson.loads(reply[2])
+                progress = orjson.loads(reply[3]) if reply[3] else _fresh_progress(rec)
+                still = rec["bud"][j]["d"] - progress["bud"][j]
+                if int(delta) > still:
+                    self._set_reservation(b, member, still, now, mode="lower")
+                    report.lowered += 1
+                    report.released_amount += int(delta) - still
+                else:
+                    report.owned += 1
+        return report
+
+    # ---- retention ------------------------------------------------------------------------
+    def prune_records(self, now: int, *, batch: int = 1_000) -> PruneReport:
+        """Remove authorisation records, tombstones and claims past ``record_retention``.
+
+        A record goes when it is not a live hold and its last operation (authorise,
+        capture, refund, reversal, release; a tombstone's reversal) is at least
+        ``record_retention`` seconds before ``now``: by then no retry, capture, refund or
+        reversal of it may come (the retention must outlast the switch's retry and
+        chargeback windows).  A retry that comes later anyway is a new transaction.  The
+        budget reservations it owns are folded into their budgets' ``settled`` totals
+        first, so what they used stays used.  Fences older than the retention go too.
+        Scans the key space (a background job, not a hot path).
+        """
+        now = _whole(now, "now")
+        cutoff = now - self.record_retention
+        report = PruneReport()
+        prefix = f"{self.keys.ns}{{m:"
+        try:
+            for raw in self.client.scan_iter(match=f"{prefix}*}}:a:*", count=batch):
+                key = _text(raw)
+                head, sep, txn_id = key[len(prefix) :].partition("}:a:")
+                if not sep:
+                    continue
+                report.checked += 1
+                outcome = self._retire(head, txn_id, cutoff)
+                if outcome == "dropped":
+                    report.removed += 1
+                else:
+                    report.kept += 1
+            for raw in self.client.scan_iter(match=f"{prefix}*}}:x", count=batch):
+                fences = self._call("hgetall", raw)
+                stale = [rid for rid, at in fences.items() if int(at) <= cutoff]
+                if stale:
+                    self._call("hdel", raw, *stale)
+                    report.fences += len(stale)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from None
+        return report
+
+    def _retire(self, member: str, txn_id: str, cutoff: int) -> str:
+        auth_key = self.keys.auth(member, txn_id)
+        keys = [auth_key] if self.cluster else [auth_key, self.keys.claim(txn_id)]
+        reply = self._run("retire", keys, [cutoff, member, self.inline, "mark"])
+        outcome = _text(reply[0])
+        if outcome == "fold":
+            rec = orjson.loads(reply[1])
+            progress = orjson.loads(reply[2]) if reply[2] else _fresh_progress(rec)
+            for j, bud in enumerate(rec["bud"]):
+                b = {**bud, "c": self._budget_cap(bud["r"])}
+                # What the record still uses stays used: lower the reservation to that (it
+                # may be higher after a crash), then make it part of the settled total.
+                self._set_reservation(b, member, bud["d"] - progress["bud"][j], cutoff, "lower")
+                self._set_reservation(b, member, 0, cutoff, "fold")
+            outcome = _text(self._run("retire", keys, [cutoff, member, self.inline, "drop"])[0])
+        if outcome == "dropped" and self.cluster:
+            # The claim lives in its own slot.  Should this process die first, the claim
+            # stays: it only refuses the id to other members, as it did before.
+            self._run("claim", [self.keys.claim(txn_id)], [member, "drop"])
+        return outcome
+
+    def _budget_cap(self, rule_name: str) -> int:
+        budget = self._rules[rule_name].budget
+        assert budget is not None
+        return budget.uses if budget.uses is not None else budget.value  # type: ignore[return-value]
+
+    # ---- the periodic job ------------------------------------------------------------------
+    def housekeeping(self, now: int, *, reconcile_grace: int = 300) -> dict[str, Any]:
+        """The store's periodic work, in one call: release holds past their deadline,
+        reconcile budget reservations, and remove records past their retention.  ``now`` is
+        the clock of the job.  :class:`~tessera.server.wallets.maintenance.Maintenance`
+        runs it every few minutes."""
+        released = self.release_expired_holds(now)
+        reconciled = self.reconcile_budgets(now, grace=reconcile_grace)
+        pruned = self.prune_records(now)
+        return {"released": released, "reconciled": reconciled, "pruned": pruned}
 
     def release_expired_holds(self, now: int, limit: int | None = None) -> int:
         """Release (undo, like a reversal) every hold whose deadline has passed; how many."""
@@ -1184,7 +1404,7 @@ class WalletStore:
         keys = self._member_keys(member, txn_id)
         if not self.cluster:
             for b in plan["bud"]:
-                keys += [self.keys.budget(b["r"]), self.keys.reservations(b["r"])]
+                keys.append(self.keys.budget(b["r"]))
         args = [
             txn_id,
             member,
@@ -1253,13 +1473,16 @@ class WalletStore:
                 if rule.budget is None:
                     continue
                 kind = "count" if rule.budget.uses is not None else "value"
-                used = int(self._call("hget", self.keys.budget(rule.name), kind) or 0)
-                reserved = self._call("hgetall", self.keys.reservations(rule.name))
-                total = sum(int(_text(v).split("|", 1)[0]) for v in reserved.values())
+                fields = self._call("hgetall", self.keys.budget(rule.name))
+                used = int(fields.get(kind.encode(), 0))
+                total = int(fields.get(b"settled", 0)) + sum(
+                    int(_text(v).split("|", 1)[0]) for k, v in fields.items() if b"#" in k
+                )
                 report.budgets += 1
                 if used != total:
                     report.problems.append(
-                        f"budget {rule.name!r}: {used} used but its reservations sum to {total}"
+                        f"budget {rule.name!r}: {used} used but its reservations and settled"
+                        f" total sum to {total}"
                     )
         return report
 
@@ -1359,6 +1582,12 @@ class WalletStore:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def _answer(reply: Sequence[Any], args: Sequence[object]) -> bytes:
+    """The answer of the authorise script: on ``ok`` the one the store sent (the script
+    stored it and need not send it back), on ``replay`` the one stored before."""
+    return reply[1] if len(reply) > 1 else args[4]  # type: ignore[return-value]
 
 
 def _translate(exc: redis.ResponseError) -> Exception:

@@ -49,7 +49,9 @@ end
 if #out > 0 then
   flush_wallets()
   flush_ledger(KEYS[2], now, '', 'expire')
-  redis.call('HINCRBY', KEYS[1], 'ver', 1)
 end
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+-- Authorise writes counters worked out on a snapshot: anything removed here moves the
+-- version, so that no snapshot from before it applies.
+if #out > 0 or #stale > 0 then redis.call('HINCRBY', KEYS[1], 'ver', 1) end
 return out

@@ -6,7 +6,7 @@
 -- moved meanwhile the script refuses ('record_changed') and the store reads again.
 --
 -- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets,
---       and on a single node (ARGV[9] == '1') two keys per budget.
+--       and on a single node (ARGV[9] == '1') one key per budget.
 -- ARGV: 1 txn id, 2 member, 3 sequence read, 4 now, 5 plan (JSON), 6 new progress (JSON),
 --       7 result without balances (JSON object), 8 field the result is kept under,
 --       9 inline foreign keys.
@@ -17,10 +17,11 @@ local expected, now = tonumber(ARGV[3]), tonumber(ARGV[4])
 local inline = ARGV[9] == '1'
 local K_PROFILE, K_AUTH, K_LEDGER, K_INDEX, K_TIERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
-local line = redis.call('HGET', K_AUTH, 's')
+local got = redis.call('HMGET', K_AUTH, 's', ARGV[8], 'arch')
+local line, done = got[1], got[2]
 if not line then raise('unknown_transaction', txn .. ' is not known for this member') end
-local done = redis.call('HGET', K_AUTH, ARGV[8])
 if done then return {'replay', done} end
+if got[3] then raise('invalid_status', txn .. ' is past its retention and being removed') end
 local status, seq, hash = parse_status(line)
 if seq ~= expected then raise('record_changed', txn .. ' moved on while this operation was prepared') end
 
@@ -53,7 +54,12 @@ end
 -- an old period may have been pruned).
 local wanted = {'txns', 'lastx', 'tier', 'segs', 'ver'}
 for _, l in ipairs(plan.lim) do wanted[#wanted + 1] = l.f end
-if plan.spend then wanted[#wanted + 1] = plan.spend[1] end
+local spend_at = #wanted + 1
+if plan.spend then wanted[spend_at] = plan.spend[1] end
+-- Each tag the authorisation granted, with its count of standing grants.
+local tags = plan.tags or {}
+local tag_at = #wanted + 1
+for i, t in ipairs(tags) do wanted[tag_at + i - 1] = 'tg:' .. t end
 local profile = redis.call('HMGET', K_PROFILE, unpack(wanted))
 local sets, dels = {}, {}
 local function put(name, value)
@@ -64,13 +70,13 @@ for i, l in ipairs(plan.lim) do
   if used then put(l.f, tonumber(used) - math.min(tonumber(used), whole(l.d, 'limit'))) end
 end
 if plan.spend then
-  local have = profile[#wanted]
+  local have = profile[spend_at]
   if have then put(plan.spend[1], tonumber(have) - math.min(tonumber(have), whole(plan.spend[2], 'spend'))) end
 end
 local budgets = {}
 if inline then
   for i, b in ipairs(plan.bud) do
-    budgets[i] = budget_check(KEYS[B0 + 2 * i - 1], KEYS[B0 + 2 * i], b.id, b.kind, whole(b.d, 'budget'), b.c)
+    budgets[i] = budget_check(KEYS[B0 + i], b.id, b.kind, whole(b.d, 'budget'), b.c)
   end
 end
 
@@ -88,9 +94,20 @@ if plan.tier and profile[3] == plan.tier[2] then
   if plan.tier[1] == '' then dels[#dels + 1] = 'tier' else sets[#sets + 1] = 'tier'; sets[#sets + 1] = plan.tier[1] end
   redis.call('RPUSH', K_TIERS, I(now) .. '|' .. plan.tier[1] .. '|' .. txn .. '|' .. plan.op)
 end
-if plan.tags and #plan.tags > 0 and profile[4] then
-  local drop, kept = {}, {}
-  for _, t in ipairs(plan.tags) do drop[t] = true end
+-- A tag goes when its last standing grant is undone (a segment the member had before any
+-- grant counts as one grant that nothing undoes).
+local drop, ndrop = {}, 0
+for i, t in ipairs(tags) do
+  local held = num(profile[tag_at + i - 1])
+  if held <= 1 then
+    drop[t] = true; ndrop = ndrop + 1
+    dels[#dels + 1] = 'tg:' .. t
+  else
+    sets[#sets + 1] = 'tg:' .. t; sets[#sets + 1] = I(held - 1)
+  end
+end
+if ndrop > 0 and profile[4] then
+  local kept = {}
   for _, s in ipairs(cjson.decode(profile[4])) do if not drop[s] then kept[#kept + 1] = s end end
   sets[#sets + 1] = 'segs'; sets[#sets + 1] = #kept == 0 and '[]' or cjson.encode(kept)
 end
@@ -103,5 +120,5 @@ if plan.unhold then redis.call('ZREM', K_INDEX, plan.unhold) end
 
 local result = string.sub(ARGV[7], 1, -2) .. ',"balances":{' .. balance_members(now) .. '}'
   .. ',"shortfall":' .. jmap(shortfall) .. ',"status":"' .. plan.status .. '"}'
-redis.call('HSET', K_AUTH, 's', plan.status .. '|' .. I(seq + 1) .. '|' .. hash, 'p', ARGV[6], ARGV[8], result)
+redis.call('HSET', K_AUTH, 's', plan.status .. '|' .. I(seq + 1) .. '|' .. hash, 'p', ARGV[6], ARGV[8], result, 't', ARGV[4])
 return {'ok', result}

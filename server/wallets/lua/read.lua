@@ -4,7 +4,7 @@
 -- ARGV: 1 now, then the limit period keys counting at 'now'.
 -- Reply: {profile fields (flat, without spend and limits), spend over 30 days, over 12
 --         months, limits of the current periods (flat: "<period>|<rule>|<kind>", used),
---         the wallets hash (flat)}.
+--         the wallets hash (flat), spend of the day of 'now'}.
 
 local now = tonumber(ARGV[1])
 local today = math.floor(now / 86400)
@@ -12,12 +12,13 @@ local current = {}
 for i = 2, #ARGV do current[ARGV[i]] = true end
 local raw = redis.call('HGETALL', KEYS[1])
 local plain, limits = {}, {}
-local s30, s12 = 0, 0
+local s30, s12, s1 = 0, 0, 0
 for i = 1, #raw, 2 do
   local name, value = raw[i], raw[i + 1]
   local head = string.sub(name, 1, 2)
   if head == 'd:' then
     local day, amount = tonumber(string.sub(name, 3)), tonumber(value)
+    if day == today then s1 = amount end
     if day <= today then
       if day > today - 30 then s30 = s30 + amount end
       if day > today - 365 then s12 = s12 + amount end
@@ -33,4 +34,4 @@ for i = 1, #raw, 2 do
     plain[#plain + 1] = value
   end
 end
-return {plain, s30, s12, limits, redis.call('HGETALL', KEYS[2])}
+return {plain, s30, s12, limits, redis.call('HGETALL', KEYS[2]), s1}

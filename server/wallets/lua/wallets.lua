@@ -195,26 +195,28 @@ local function flush_ledger(key, now, txn, op)
 end
 
 ---------------------------------------------------------------------------------------------
--- Budgets: used -> reservations.  A reservation "<txn>#<nonce>" -> "delta|time|member";
--- 'used' is always the sum of the reservations' deltas.
+-- Budgets: one hash per budget holds 'count' or 'value' (the used amount) and the
+-- reservations "<txn>#<nonce>" -> "delta|time|member"; 'used' is always the sum of the
+-- reservations' deltas and of 'settled' (reservations folded in when retention removed
+-- their records).
 ---------------------------------------------------------------------------------------------
-local function budget_check(bkey, rkey, id, kind, delta, cap)
+local function budget_check(bkey, id, kind, delta, cap)
+  local got = redis.call('HMGET', bkey, id, kind)
   local old = 0
-  local current = redis.call('HGET', rkey, id)
-  if current then old = tonumber(string.match(current, '^(%d+)|')) end
-  local used = num(redis.call('HGET', bkey, kind))
+  if got[1] then old = tonumber(string.match(got[1], '^(%d+)|')) end
+  local used = num(got[2])
   local after = used - old + delta
   if delta > old and after > cap then
     raise('budget_exhausted', 'budget of ' .. bkey .. ': ' .. I(used) .. ' used of ' .. I(cap))
   end
-  return {bkey = bkey, rkey = rkey, id = id, kind = kind, change = delta - old, delta = delta}
+  return {bkey = bkey, id = id, kind = kind, after = after, delta = delta}
 end
 
 local function budget_write(b, member, now)
-  if b.change ~= 0 then redis.call('HINCRBY', b.bkey, b.kind, I(b.change)) end
   if b.delta == 0 then
-    redis.call('HDEL', b.rkey, b.id)
+    redis.call('HSET', b.bkey, b.kind, I(b.after))
+    redis.call('HDEL', b.bkey, b.id)
   else
-    redis.call('HSET', b.rkey, b.id, I(b.delta) .. '|' .. I(now) .. '|' .. member)
+    redis.call('HSET', b.bkey, b.kind, I(b.after), b.id, I(b.delta) .. '|' .. I(now) .. '|' .. member)
   end
 end
