@@ -1,4 +1,5 @@
-"""Build the compiled matcher.
+"""Build the compiled core: the matcher (ext/) and the decision walk (engine/walk.py with its
+record builder, engine/_records.pyx).
 
 Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
 annotation beside each ``.pyx``) without touching the sources.

@@ -152,6 +152,21 @@ def _zen_dollar(leaf: P.Leaf) -> str:
     return _zen_expr(leaf, "$")
 
 
+
+def _intervals_text(name: str, intervals: P.Intervals) -> str:
+    """A numeric leaf's intervals in the comparison syntax both peers share."""
+    parts = []
+    for lo, hi in intervals:
+        if lo == hi:
+            parts.append(f"{name} == {lo}")
+        elif lo <= P.INT_MIN:
+            parts.append(f"{name} <= {hi}")
+        elif hi >= P.INT_MAX:
+            parts.append(f"{name} >= {lo}")
+        else:
+            parts.append(f"({name} >= {lo} and {name} <= {hi})")
+    return "(" + (" or ".join(parts) or "false") + ")"
+
 def _zen_expr(cond: P.Cond, field: str | None = None) -> str:
     """A full zen expression of a condition over the facts' fields."""
     if isinstance(cond, P.And | P.Or):
@@ -161,17 +176,7 @@ def _zen_expr(cond: P.Cond, field: str | None = None) -> str:
         return f"not ({_zen_expr(cond.item, field)})"
     name = field or fact_name(cond.attr)
     if isinstance(cond, P.NumLeaf):
-        parts = []
-        for lo, hi in cond.intervals:
-            if lo == hi:
-                parts.append(f"{name} == {lo}")
-            elif lo <= P.INT_MIN:
-                parts.append(f"{name} <= {hi}")
-            elif hi >= P.INT_MAX:
-                parts.append(f"{name} >= {lo}")
-            else:
-                parts.append(f"({name} >= {lo} and {name} <= {hi})")
-        return "(" + (" or ".join(parts) or "false") + ")"
+        return _intervals_text(name, cond.intervals)
     if isinstance(cond, P.StrLeaf):
         test = f"{name} in {_zen_list(cond.values)}"
     else:
@@ -299,17 +304,7 @@ def rule_engine_text(cond: P.Cond | None) -> str:
         return f"not {rule_engine_text(cond.item)}"
     name = fact_name(cond.attr)
     if isinstance(cond, P.NumLeaf):
-        parts = []
-        for lo, hi in cond.intervals:
-            if lo == hi:
-                parts.append(f"{name} == {lo}")
-            elif lo <= P.INT_MIN:
-                parts.append(f"{name} <= {hi}")
-            elif hi >= P.INT_MAX:
-                parts.append(f"{name} >= {lo}")
-            else:
-                parts.append(f"({name} >= {lo} and {name} <= {hi})")
-        return "(" + (" or ".join(parts) or "false") + ")"
+        return _intervals_text(name, cond.intervals)
     if isinstance(cond, P.StrLeaf):
         test = f"{name} in {_re_list(cond.values)}"
     else:

@@ -463,3 +463,22 @@ def test_stream_without_an_active_version_answers_each_request_and_goes_on(tmp_p
             registry.active = active
         assert [x.error_code for x in replies] == ["UNAVAILABLE"] * 3
         assert [x.txn_id for x in replies] == ["nv-0", "nv-1", "nv-2"]
+
+
+def test_the_server_releases_holds_past_their_time(tmp_path: object) -> None:
+    """The service runs the wallet store's housekeeping: a hold nobody captures is released
+    (undone like a reversal) once its time has passed on the job's clock."""
+    with running(str(tmp_path), housekeeping_seconds=0.05) as svc:
+        job = svc.service.maintenance
+        assert job is not None
+        request = A.AuthorizeRequest(transaction=txn("hk-t1", member="hk-1"))
+        assert svc.auth.Authorize(request, metadata=SW).decision.status == "held"
+        store = svc.service.registry.active.store  # type: ignore[union-attr]
+        assert store.authorization("hk-1", "hk-t1")["status"] == "held"
+        job.clock = lambda: time.time() + 30 * 86_400  # past the hold of a txn of 2026-12-05
+        deadline = time.monotonic() + 10
+        while store.authorization("hk-1", "hk-t1")["status"] == "held":
+            assert time.monotonic() < deadline, "the hold was never released"
+            time.sleep(0.05)
+        assert store.authorization("hk-1", "hk-t1")["status"] == "released"
+        assert job.last is not None and store.verify("hk-1").ok

@@ -19,6 +19,7 @@ import grpc
 import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tessera.server.wallets.maintenance import Maintenance
 
 from tessera.v1 import authorization_pb2, members_pb2, rules_pb2
 from tessera.v1 import authorization_pb2_grpc as A_grpc
@@ -53,6 +54,7 @@ class Service:
     context: Context
     metrics: Metrics
     requests: RequestLog
+    maintenance: Maintenance | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def shutdown(self, grace: float = 10.0, notice: float = 0.0) -> None:
@@ -68,6 +70,8 @@ class Service:
         if notice > 0:
             time.sleep(notice)
         self.server.stop(grace).wait()
+        if self.maintenance is not None:
+            self.maintenance.stop()
         self.registry.stop()
         self.requests.close()
 
@@ -145,6 +149,11 @@ def create_server(
     service = Service(server, port, health_servicer, registry, ctx, metrics, requests)
     if follow:
         registry.start(config.poll_seconds)
+    if config.housekeeping_seconds > 0:
+        service.maintenance = Maintenance(
+            lambda: registry.active.store if registry.active else None,
+            config.housekeeping_seconds,
+        ).start()
     if start:
         server.start()
     return service, port

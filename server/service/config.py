@@ -44,6 +44,9 @@ class ServiceConfig:
     tls_client_ca: str | None = None  # require client certificates signed by this CA
     erase_secret: bytes = b""
     poll_seconds: float = 1.0  # how often each process reads the active version anyway
+    # How often the wallet store's housekeeping runs (release holds past their time,
+    # reconcile budget reservations, drop records past retention); 0 turns it off.
+    housekeeping_seconds: float = 60.0
 
 
 def load_tokens(source: str | Mapping[str, object]) -> dict[str, Principal]:

@@ -3,7 +3,9 @@
 :meth:`WalletStore.housekeeping` releases holds past their deadline, reconciles budget
 reservations (Cluster) and removes authorisation records past their retention.  A service
 starts one :class:`Maintenance` beside its store and stops it on shutdown; one per
-deployment is enough (several are safe: every step is idempotent, only wasteful).
+deployment is enough (several are safe: every step is idempotent, only wasteful).  A
+server whose store changes with the active programme passes a callable that returns the
+store of the moment (``None`` while no programme is active: the round is skipped).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Maintenance:
 
     def __init__(
         self,
-        store: WalletStore,
+        store: WalletStore | Callable[[], WalletStore | None],
         interval: float = 300.0,
         *,
         clock: Callable[[], float] = time.time,
@@ -39,9 +41,12 @@ class Maintenance:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self) -> dict[str, Any]:
-        """One round of housekeeping now; what it did."""
-        self.last = self.store.housekeeping(int(self.clock()))
+    def run_once(self) -> dict[str, Any] | None:
+        """One round of housekeeping now; what it did (``None``: no store to keep)."""
+        store = self.store if isinstance(self.store, WalletStore) else self.store()
+        if store is None:
+            return None
+        self.last = store.housekeeping(int(self.clock()))
         self.runs += 1
         return self.last
 
@@ -61,4 +66,6 @@ class Maintenance:
                 self.run_once()
             except TesseraError:  # the store was unreachable: try again next round
                 log.exception("wallet housekeeping failed")
+            except Exception:  # a defect must not end the job for the process's lifetime
+                log.exception("wallet housekeeping failed unexpectedly")
             self._stop.wait(self.interval)
