@@ -361,6 +361,17 @@ def _filter_screen(dict tables, Py_ssize_t f, dict counts):
     return None
 
 
+def _pack_rows(slots, bps, tables, width):
+    """Per slot ``[slot, width breakpoints, width + 1 one-word rows as int64]``."""
+    n = len(slots)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.concatenate(tables).view(np.int64).reshape(n, width + 1)
+    return np.concatenate([np.asarray(slots, dtype=np.int64).reshape(n, 1),
+                           np.asarray(bps, dtype=np.int64).reshape(n, width), rows],
+                          axis=1).reshape(-1)
+
+
 def _csr(lists):
     """``(starts, items)`` of a list of int lists."""
     starts = [0]
@@ -415,6 +426,10 @@ cdef class Matcher:
         self.lit_slot = self._i64(tables["lit_slot"])
         self.lit_off = self._i64(tables["lit_off"])
         self.lit_len = self._i64(tables["lit_len"])
+        self.lit_pack = self._i64(np.stack([np.asarray(tables[k], dtype=np.int64).reshape(-1)
+                                            for k in ("lit_kind", "lit_slot", "lit_off", "lit_len")],
+                                           axis=1))
+        self._derived_nbytes += 32 * len(tables["lit_kind"])
         self.pool = self._i64(tables["pool"])
         self._load_filters(tables)
         self._load_anchors(tables)
@@ -543,6 +558,14 @@ cdef class Matcher:
         self.q_bps = self._i64(q_bps)
         self.q_tables = self._u64(np.concatenate(q_tables) if q_tables else [])
         self._derived_nbytes += 8 * (len(q_slot) + len(q_bps) + 5 * words * len(q_slot))
+        if words == 1:
+            # One-word tables: each slot's slot, breakpoints and rows side by side, so that a
+            # slot costs one base address (tables stored as their int64 bit patterns).
+            self.p_pack = self._i64(_pack_rows(p_slot, p_bps, p_tables, 2))
+            self.q_pack = self._i64(_pack_rows(q_slot, q_bps, q_tables, 4))
+            self._derived_nbytes += 8 * (6 * len(p_slot) + 10 * len(q_slot))
+        else:
+            self.p_pack = self.q_pack = NULL
         self.g_n_slots = len(rest_slot)
         self.g_slot = self._i64(rest_slot)
         self.g_bp_start = self._i64(rest_bp_start)
@@ -846,11 +869,13 @@ cdef class Matcher:
         cdef int64_t kind, slot
         cdef const int64_t* data
         cdef bint hit
+        cdef const int64_t* lit
         for i in range(self.row_start[row], self.row_start[row + 1]):
-            kind = self.lit_kind[i]
-            slot = self.lit_slot[i]
-            data = &self.pool[self.lit_off[i]]
-            n = self.lit_len[i]
+            lit = &self.lit_pack[4 * i]
+            kind = lit[0]
+            slot = lit[1]
+            data = &self.pool[lit[2]]
+            n = lit[3]
             if kind == LIT_INTERVALS:
                 if not in_intervals(data, n, vals[slot]):
                     return False
@@ -876,16 +901,18 @@ cdef class Matcher:
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
+                bps = self.p_pack
                 for c in range(self.g_n_pairs):
-                    value = vals[self.p_slot[c]]
-                    bps = &self.p_bps[2 * c]
-                    idx = (value >= bps[0]) + (value >= bps[1])
-                    word &= self.p_tables[3 * c + idx]
+                    value = vals[bps[0]]
+                    idx = (value >= bps[1]) + (value >= bps[2])
+                    word &= <uint64_t>bps[3 + idx]
+                    bps += 6
+                bps = self.q_pack
                 for c in range(self.g_n_quads):
-                    value = vals[self.q_slot[c]]
-                    bps = &self.q_bps[4 * c]
-                    idx = (value >= bps[0]) + (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3])
-                    word &= self.q_tables[5 * c + idx]
+                    value = vals[bps[0]]
+                    idx = (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3]) + (value >= bps[4])
+                    word &= <uint64_t>bps[5 + idx]
+                    bps += 10
                 for c in range(self.g_n_slots):
                     start = self.g_bp_start[c]
                     idx = count_at_most(&self.g_bps[start], self.g_bp_start[c + 1] - start,
