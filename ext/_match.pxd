@@ -156,6 +156,7 @@ cdef class Matcher:
     cdef const int64_t* f_slot
     cdef const int64_t* f_off
     cdef const int64_t* f_len
+    cdef const int64_t* f_pack  # per filter test: line slot, pool offset, length (one read)
     # rows and literals
     cdef const int64_t* row_rule
     cdef const int64_t* row_start

@@ -58,12 +58,36 @@ cdef extern from *:
     static CYTHON_INLINE int tessera_str_ready(PyObject *s) {
         return PyUnicode_IS_READY(s);
     }
+    /* Equality of n bytes; up to 16 compared inline (two overlapping loads), since most
+       text values are short and a call to memcmp costs more than the comparison. */
+    static __attribute__((noinline)) int tessera_bytes_eq(const unsigned char *p, const unsigned char *q,
+                                                          size_t n) {
+        uint64_t x, y, u, v;
+        uint32_t s, t, s2, t2;
+        if (n >= 8 && n <= 16) {
+            memcpy(&x, p, 8); memcpy(&y, q, 8);
+            memcpy(&u, p + n - 8, 8); memcpy(&v, q + n - 8, 8);
+            return ((x ^ y) | (u ^ v)) == 0;
+        }
+        if (n >= 4 && n < 8) {
+            memcpy(&s, p, 4); memcpy(&t, q, 4);
+            memcpy(&s2, p + n - 4, 4); memcpy(&t2, q + n - 4, 4);
+            return ((s ^ t) | (s2 ^ t2)) == 0;
+        }
+        if (n < 4) {
+            size_t i;
+            for (i = 0; i < n; i++) if (p[i] != q[i]) return 0;
+            return 1;
+        }
+        return memcmp(p, q, n) == 0;
+    }
     /* Equality of two ready, exact str objects. */
     static CYTHON_INLINE int tessera_str_eq(PyObject *a, PyObject *b) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(a);
         int kind = PyUnicode_KIND(a);
         return n == PyUnicode_GET_LENGTH(b) && kind == (int)PyUnicode_KIND(b)
-            && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
+            && tessera_bytes_eq((const unsigned char *)PyUnicode_DATA(a),
+                                (const unsigned char *)PyUnicode_DATA(b), (size_t)n * kind);
     }
     /* The object in the slot at `offset` of `obj` (borrowed; NULL while unset). */
     static CYTHON_INLINE PyObject *tessera_slot(PyObject *obj, Py_ssize_t offset) {
@@ -514,6 +538,9 @@ cdef class Matcher:
         self.f_slot = self._i64(tables["f_slot"])
         self.f_off = self._i64(tables["f_off"])
         self.f_len = self._i64(tables["f_len"])
+        self.f_pack = self._i64(np.stack([np.asarray(tables[k], dtype=np.int64).reshape(-1)
+                                          for k in ("f_slot", "f_off", "f_len")], axis=1))
+        self._derived_nbytes += 24 * len(tables["f_slot"])
         return 0
 
     cdef int _load_general(self, dict tables) except -1:
@@ -857,8 +884,17 @@ cdef class Matcher:
 
     cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil:
         cdef Py_ssize_t i
+        cdef const int64_t* test
+        cdef const int64_t* data
+        cdef int64_t value
         for i in range(self.f_row_start[row], self.f_row_start[row + 1]):
-            if not in_intervals(&self.pool[self.f_off[i]], self.f_len[i], line[self.f_slot[i]]):
+            test = &self.f_pack[3 * i]
+            data = &self.pool[test[1]]
+            value = line[test[0]]
+            if test[2] == 1:  # one range: no search
+                if value < data[0] or value > data[1]:
+                    return False
+            elif not in_intervals(data, test[2], value):
                 return False
         return True
 
