@@ -29,6 +29,7 @@ DEF NEVER_PURCHASED_DAYS = 1000000
 DEF MAX_WHOLE_ATTR = 9000000000000  # whole custom numbers this large still fit at micro scale
 DEF DAY = 86400
 DEF DIRECT_SLACK = 4096  # an anchor index is a direct table when its key span is this small
+DEF SPARSE_IDS = 4096  # text dictionaries up to this many keys get quarter-full tables
 
 
 cdef extern from *:
@@ -270,7 +271,11 @@ cdef class _Ids:
         cdef Py_ssize_t h
         self.mapping = mapping
         self.owned = tuple(sys.intern(k) if PyUnicode_CheckExact(k) else k for k in mapping)
-        while capacity < 2 * len(mapping):
+        # At most a quarter full, so that a miss (most text values are ones the programme
+        # does not name) usually ends at its first or second probe; half full for large
+        # dictionaries, where the table's size matters more than a probe.
+        load = 4 if len(mapping) <= SPARSE_IDS else 2
+        while capacity < load * len(mapping):
             capacity <<= 1
         self.mask = capacity - 1
         self.keys = <PyObject**>calloc(capacity, sizeof(PyObject*))
