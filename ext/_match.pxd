@@ -156,6 +156,7 @@ cdef class Matcher:
     cdef const int64_t* f_slot
     cdef const int64_t* f_off
     cdef const int64_t* f_len
+    cdef const int64_t* f_pack  # per filter test: line slot, pool offset, length (one read)
     # rows and literals
     cdef const int64_t* row_rule
     cdef const int64_t* row_start
@@ -163,6 +164,7 @@ cdef class Matcher:
     cdef const int64_t* lit_slot
     cdef const int64_t* lit_off
     cdef const int64_t* lit_len
+    cdef const int64_t* lit_pack  # per literal: kind, slot, pool offset, length (one read)
     cdef const int64_t* pool
     # anchors
     cdef Py_ssize_t n_anchors
@@ -193,6 +195,8 @@ cdef class Matcher:
     cdef const int64_t* q_slot
     cdef const int64_t* q_bps  # 4 per slot, padded with INT64_MAX
     cdef const uint64_t* q_tables  # 5 rows per slot (rows past the last repeat it)
+    cdef const int64_t* p_pack  # one word: per pair slot, 2 breakpoints, 3 rows (bit patterns)
+    cdef const int64_t* q_pack  # one word: per quad slot, 4 breakpoints, 5 rows
     cdef Py_ssize_t g_n_slots  # the other slots
     cdef const int64_t* g_slot
     cdef const int64_t* g_bp_start

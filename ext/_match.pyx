@@ -29,6 +29,7 @@ DEF NEVER_PURCHASED_DAYS = 1000000
 DEF MAX_WHOLE_ATTR = 9000000000000  # whole custom numbers this large still fit at micro scale
 DEF DAY = 86400
 DEF DIRECT_SLACK = 4096  # an anchor index is a direct table when its key span is this small
+DEF SPARSE_IDS = 4096  # text dictionaries up to this many keys get quarter-full tables
 
 
 cdef extern from *:
@@ -58,12 +59,36 @@ cdef extern from *:
     static CYTHON_INLINE int tessera_str_ready(PyObject *s) {
         return PyUnicode_IS_READY(s);
     }
+    /* Equality of n bytes; up to 16 compared inline (two overlapping loads), since most
+       text values are short and a call to memcmp costs more than the comparison. */
+    static __attribute__((noinline)) int tessera_bytes_eq(const unsigned char *p, const unsigned char *q,
+                                                          size_t n) {
+        uint64_t x, y, u, v;
+        uint32_t s, t, s2, t2;
+        if (n >= 8 && n <= 16) {
+            memcpy(&x, p, 8); memcpy(&y, q, 8);
+            memcpy(&u, p + n - 8, 8); memcpy(&v, q + n - 8, 8);
+            return ((x ^ y) | (u ^ v)) == 0;
+        }
+        if (n >= 4 && n < 8) {
+            memcpy(&s, p, 4); memcpy(&t, q, 4);
+            memcpy(&s2, p + n - 4, 4); memcpy(&t2, q + n - 4, 4);
+            return ((s ^ t) | (s2 ^ t2)) == 0;
+        }
+        if (n < 4) {
+            size_t i;
+            for (i = 0; i < n; i++) if (p[i] != q[i]) return 0;
+            return 1;
+        }
+        return memcmp(p, q, n) == 0;
+    }
     /* Equality of two ready, exact str objects. */
     static CYTHON_INLINE int tessera_str_eq(PyObject *a, PyObject *b) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(a);
         int kind = PyUnicode_KIND(a);
         return n == PyUnicode_GET_LENGTH(b) && kind == (int)PyUnicode_KIND(b)
-            && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
+            && tessera_bytes_eq((const unsigned char *)PyUnicode_DATA(a),
+                                (const unsigned char *)PyUnicode_DATA(b), (size_t)n * kind);
     }
     /* The object in the slot at `offset` of `obj` (borrowed; NULL while unset). */
     static CYTHON_INLINE PyObject *tessera_slot(PyObject *obj, Py_ssize_t offset) {
@@ -246,7 +271,11 @@ cdef class _Ids:
         cdef Py_ssize_t h
         self.mapping = mapping
         self.owned = tuple(sys.intern(k) if PyUnicode_CheckExact(k) else k for k in mapping)
-        while capacity < 2 * len(mapping):
+        # At most a quarter full, so that a miss (most text values are ones the programme
+        # does not name) usually ends at its first or second probe; half full for large
+        # dictionaries, where the table's size matters more than a probe.
+        load = 4 if len(mapping) <= SPARSE_IDS else 2
+        while capacity < load * len(mapping):
             capacity <<= 1
         self.mask = capacity - 1
         self.keys = <PyObject**>calloc(capacity, sizeof(PyObject*))
@@ -361,6 +390,17 @@ def _filter_screen(dict tables, Py_ssize_t f, dict counts):
     return None
 
 
+def _pack_rows(slots, bps, tables, width):
+    """Per slot ``[slot, width breakpoints, width + 1 one-word rows as int64]``."""
+    n = len(slots)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.concatenate(tables).view(np.int64).reshape(n, width + 1)
+    return np.concatenate([np.asarray(slots, dtype=np.int64).reshape(n, 1),
+                           np.asarray(bps, dtype=np.int64).reshape(n, width), rows],
+                          axis=1).reshape(-1)
+
+
 def _csr(lists):
     """``(starts, items)`` of a list of int lists."""
     starts = [0]
@@ -415,6 +455,10 @@ cdef class Matcher:
         self.lit_slot = self._i64(tables["lit_slot"])
         self.lit_off = self._i64(tables["lit_off"])
         self.lit_len = self._i64(tables["lit_len"])
+        self.lit_pack = self._i64(np.stack([np.asarray(tables[k], dtype=np.int64).reshape(-1)
+                                            for k in ("lit_kind", "lit_slot", "lit_off", "lit_len")],
+                                           axis=1))
+        self._derived_nbytes += 32 * len(tables["lit_kind"])
         self.pool = self._i64(tables["pool"])
         self._load_filters(tables)
         self._load_anchors(tables)
@@ -499,6 +543,9 @@ cdef class Matcher:
         self.f_slot = self._i64(tables["f_slot"])
         self.f_off = self._i64(tables["f_off"])
         self.f_len = self._i64(tables["f_len"])
+        self.f_pack = self._i64(np.stack([np.asarray(tables[k], dtype=np.int64).reshape(-1)
+                                          for k in ("f_slot", "f_off", "f_len")], axis=1))
+        self._derived_nbytes += 24 * len(tables["f_slot"])
         return 0
 
     cdef int _load_general(self, dict tables) except -1:
@@ -543,6 +590,14 @@ cdef class Matcher:
         self.q_bps = self._i64(q_bps)
         self.q_tables = self._u64(np.concatenate(q_tables) if q_tables else [])
         self._derived_nbytes += 8 * (len(q_slot) + len(q_bps) + 5 * words * len(q_slot))
+        if words == 1:
+            # One-word tables: each slot's slot, breakpoints and rows side by side, so that a
+            # slot costs one base address (tables stored as their int64 bit patterns).
+            self.p_pack = self._i64(_pack_rows(p_slot, p_bps, p_tables, 2))
+            self.q_pack = self._i64(_pack_rows(q_slot, q_bps, q_tables, 4))
+            self._derived_nbytes += 8 * (6 * len(p_slot) + 10 * len(q_slot))
+        else:
+            self.p_pack = self.q_pack = NULL
         self.g_n_slots = len(rest_slot)
         self.g_slot = self._i64(rest_slot)
         self.g_bp_start = self._i64(rest_bp_start)
@@ -834,8 +889,17 @@ cdef class Matcher:
 
     cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil:
         cdef Py_ssize_t i
+        cdef const int64_t* test
+        cdef const int64_t* data
+        cdef int64_t value
         for i in range(self.f_row_start[row], self.f_row_start[row + 1]):
-            if not in_intervals(&self.pool[self.f_off[i]], self.f_len[i], line[self.f_slot[i]]):
+            test = &self.f_pack[3 * i]
+            data = &self.pool[test[1]]
+            value = line[test[0]]
+            if test[2] == 1:  # one range: no search
+                if value < data[0] or value > data[1]:
+                    return False
+            elif not in_intervals(data, test[2], value):
                 return False
         return True
 
@@ -846,11 +910,13 @@ cdef class Matcher:
         cdef int64_t kind, slot
         cdef const int64_t* data
         cdef bint hit
+        cdef const int64_t* lit
         for i in range(self.row_start[row], self.row_start[row + 1]):
-            kind = self.lit_kind[i]
-            slot = self.lit_slot[i]
-            data = &self.pool[self.lit_off[i]]
-            n = self.lit_len[i]
+            lit = &self.lit_pack[4 * i]
+            kind = lit[0]
+            slot = lit[1]
+            data = &self.pool[lit[2]]
+            n = lit[3]
             if kind == LIT_INTERVALS:
                 if not in_intervals(data, n, vals[slot]):
                     return False
@@ -876,16 +942,18 @@ cdef class Matcher:
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
+                bps = self.p_pack
                 for c in range(self.g_n_pairs):
-                    value = vals[self.p_slot[c]]
-                    bps = &self.p_bps[2 * c]
-                    idx = (value >= bps[0]) + (value >= bps[1])
-                    word &= self.p_tables[3 * c + idx]
+                    value = vals[bps[0]]
+                    idx = (value >= bps[1]) + (value >= bps[2])
+                    word &= <uint64_t>bps[3 + idx]
+                    bps += 6
+                bps = self.q_pack
                 for c in range(self.g_n_quads):
-                    value = vals[self.q_slot[c]]
-                    bps = &self.q_bps[4 * c]
-                    idx = (value >= bps[0]) + (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3])
-                    word &= self.q_tables[5 * c + idx]
+                    value = vals[bps[0]]
+                    idx = (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3]) + (value >= bps[4])
+                    word &= <uint64_t>bps[5 + idx]
+                    bps += 10
                 for c in range(self.g_n_slots):
                     start = self.g_bp_start[c]
                     idx = count_at_most(&self.g_bps[start], self.g_bp_start[c + 1] - start,
