@@ -23,23 +23,6 @@ class Crash(BaseException):
     """The client process dies here."""
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    with LocalCluster(str(tmp_path_factory.mktemp("cluster"))) as running:
-        yield running
-
-
-@pytest.fixture
-def harness(cluster: LocalCluster):
-    client = cluster.client()
-    client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
-    store = WalletStore(client, program(), hold_seconds=600)
-    yield Harness(store)
-    report = store.verify()
-    assert report.ok, report.problems
-    client.close()
-
-
 def later(seconds: int = 3_600) -> int:
     return int(time.time()) + seconds
 
@@ -48,10 +31,10 @@ def used(store: WalletStore, rule: str = "budgeted", kind: str = "count") -> int
     return store.budgets_used([rule])[(rule, kind)]
 
 
-def reserve_and_die(harness: Harness, transaction) -> tuple[list[str], list[object]]:
+def reserve_and_die(cluster_harness: Harness, transaction) -> tuple[list[str], list[object]]:
     """What a client does on Cluster up to its crash: claim, reserve, and nothing more."""
-    store = harness.store
-    decision, snapshot = harness.decide(transaction)
+    store = cluster_harness.store
+    decision, snapshot = cluster_harness.decide(transaction)
     args, budgets = store._prepare(transaction, decision, snapshot, False)
     store._run("claim", [store.keys.claim(transaction.txn_id)], [transaction.member, "claim"])
     for b in budgets:
@@ -60,11 +43,11 @@ def reserve_and_die(harness: Harness, transaction) -> tuple[list[str], list[obje
     return [*keys, store.keys.fences(transaction.member)], args
 
 
-def test_an_orphan_reservation_is_released(harness: Harness) -> None:
-    store = harness.store
+def test_an_orphan_reservation_is_released(cluster_harness: Harness) -> None:
+    store = cluster_harness.store
     store.load_member(MemberState("m1"), NOW - 100)
-    harness.authorize(txn("kept", 500, member="m1", **BUDGETED))
-    reserve_and_die(harness, txn("lost", 500, member="m1", time=NOW + 1, **BUDGETED))
+    cluster_harness.authorize(txn("kept", 500, member="m1", **BUDGETED))
+    reserve_and_die(cluster_harness, txn("lost", 500, member="m1", time=NOW + 1, **BUDGETED))
     assert used(store) == 2  # under-spent: one use is held by nobody
     young = store.reconcile_budgets()  # within the grace period: left alone
     assert (young.recent, young.released) == (2, 0) and used(store) == 2
@@ -73,30 +56,31 @@ def test_an_orphan_reservation_is_released(harness: Harness) -> None:
     assert used(store) == 1
     again = store.reconcile_budgets(later(), grace=60)  # a second run finds nothing to do
     assert (again.released, again.lowered, again.owned) == (0, 0, 1)
-    assert harness.authorize(txn("kept", 500, member="m1", **BUDGETED))["status"] == "held"
+    assert cluster_harness.authorize(txn("kept", 500, member="m1", **BUDGETED))["status"] == "held"
 
 
-def test_a_fenced_attempt_can_no_longer_apply(harness: Harness) -> None:
-    store = harness.store
+def test_a_fenced_attempt_can_no_longer_apply(cluster_harness: Harness) -> None:
+    store = cluster_harness.store
     store.load_member(MemberState("m1"), NOW - 100)
     slow = txn("slow", 500, member="m1", **BUDGETED)
-    keys, args = reserve_and_die(harness, slow)  # a client stalled past the grace period
+    keys, args = reserve_and_die(cluster_harness, slow)  # a client stalled past the grace period
     assert store.reconcile_budgets(later(), grace=60).released == 1
     assert used(store) == 0
     with pytest.raises(ReservationReleased):
         store._run("authorize", keys, args)  # it wakes up: refused, nothing written
     assert store.authorization("m1", "slow") is None
     # The transaction itself goes through with a new attempt (a new reservation).
-    result = harness.authorize(slow)
+    result = cluster_harness.authorize(slow)
     assert any(a["rule"] == "budgeted" for a in result["applied"])
     assert used(store) == 1 and store.reconcile_budgets(later(), grace=60).owned == 1
 
 
-def test_an_undo_whose_release_never_happened_is_lowered(harness: Harness) -> None:
-    store = harness.store
+def test_an_undo_whose_release_never_happened_is_lowered(cluster_harness: Harness) -> None:
+    store = cluster_harness.store
     store.load_member(MemberState("m1"), NOW - 100)
-    harness.authorize(txn("v1", 20_000, member="m1", **VALUE), capture=True)  # 20.00 of 50.00
-    harness.authorize(txn("c1", 500, member="m1", time=NOW + 1, **BUDGETED), capture=True)
+    # 20.00 of 50.00
+    cluster_harness.authorize(txn("v1", 20_000, member="m1", **VALUE), capture=True)
+    cluster_harness.authorize(txn("c1", 500, member="m1", time=NOW + 1, **BUDGETED), capture=True)
     assert used(store, "value_budget", "value") == 2_000
 
     def die(*args, **kwargs):
@@ -117,17 +101,18 @@ def test_an_undo_whose_release_never_happened_is_lowered(harness: Harness) -> No
     assert store.reconcile_budgets(later(), grace=60).lowered == 0
 
 
-def test_reconciliation_never_lets_a_budget_be_overspent(harness: Harness) -> None:
-    store = harness.store
+def test_reconciliation_never_lets_a_budget_be_overspent(cluster_harness: Harness) -> None:
+    store = cluster_harness.store
     members = [f"m{i}" for i in range(14)]
     for member in members:
         store.load_member(MemberState(member), NOW - 100)
     for i, member in enumerate(members[:4]):
-        reserve_and_die(harness, txn(f"x{i}", 500, member=member, **BUDGETED))
+        reserve_and_die(cluster_harness, txn(f"x{i}", 500, member=member, **BUDGETED))
     store.reconcile_budgets(later(), grace=60)
     granted = 0
     for i, member in enumerate(members):
-        result = harness.authorize(txn(f"y{i}", 500, member=member, time=NOW + i, **BUDGETED))
+        result = cluster_harness.authorize(
+            txn(f"y{i}", 500, member=member, time=NOW + i, **BUDGETED))
         granted += any(a["rule"] == "budgeted" for a in result["applied"])
         store.reconcile_budgets(later(), grace=60)
     assert granted == 10 and used(store) == 10  # the cap, to the unit
@@ -138,12 +123,12 @@ def test_retention_on_a_cluster_folds_budgets_and_drops_claims(cluster: LocalClu
     client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
     keep = 30 * 86_400
     store = WalletStore(client, program(), hold_seconds=600, record_retention=keep)
-    harness = Harness(store)
+    cluster_harness = Harness(store)
     members = [f"r{i}" for i in range(6)]
     for i, member in enumerate(members):
         store.load_member(MemberState(member), NOW - 100)
-        harness.authorize(txn(f"u{i}", 500, member=member, **BUDGETED), capture=True)
-    reserve_and_die(harness, txn("orphan", 500, member="r0", time=NOW + 1, **BUDGETED))
+        cluster_harness.authorize(txn(f"u{i}", 500, member=member, **BUDGETED), capture=True)
+    reserve_and_die(cluster_harness, txn("orphan", 500, member="r0", time=NOW + 1, **BUDGETED))
     assert store.reconcile_budgets(later(), grace=60).released == 1  # leaves a fence
     assert client.exists(store.keys.fences("r0"))
     assert used(store) == 6
