@@ -177,15 +177,7 @@ class _Wallets:
         items = self.wallets.Prepared(store, self.compiled, f"g{self.round}-", 1_100).items
         for txn, decision, snapshot in items[:100]:
             store.authorize(txn, decision, snapshot)
-        floor, full = [], []
-        clock = time.perf_counter
-        for txn, decision, snapshot in items[100:]:
-            started = clock()
-            bare()
-            floor.append(clock() - started)
-            started = clock()
-            store.authorize(txn, decision, snapshot)
-            full.append(clock() - started)
+        floor, full, _ = self.wallets.alternate_with_floor(store, bare, items[100:])
         return percentile(full, 0.5) / percentile(floor, 0.5)
 
     def close(self) -> None:
