@@ -14,6 +14,7 @@ import urllib.request
 
 import grpc
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import COFFEE, MK, SW, rules_files, running, wait_until
 from tessera.server.service.deadlines import LatencyEstimate
@@ -430,6 +431,21 @@ def test_prefetch_answers_first_commands_from_one_pipeline(tmp_path) -> None:
             assert calls[0]() == 7  # each reply serves once; then Redis as usual
         assert strlens() == before + 3
         assert calls[1]() == 2
+
+
+def test_plain_commands_are_packed_at_once_and_answer_as_redis_py_does(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        client = r.service.context.directory.client
+        assert client.set("fp:a", 7) is True  # the response callback still applies
+        client.hset("fp:h", mapping={"x": "1", "y": b"2"})
+        assert client.hgetall("fp:h") == {b"x": b"1", b"y": b"2"}
+        sha = client.script_load("return {KEYS[1], ARGV[1], ARGV[2]}")  # "SCRIPT LOAD": split
+        assert client.evalsha(sha, 1, "fp:k", 3, 2.5) == [b"fp:k", b"3", b"2.5"]
+        with pytest.raises(redis.DataError):  # what hiredis cannot pack, redis-py explains
+            client.set("fp:none", None)  # type: ignore[arg-type]
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            client.hget("fp:a", "f")
+        assert client.get("fp:a") == b"7"  # the connection reads in step after an error
 
 
 def test_request_log_lines_are_written_in_batches(tmp_path, caplog) -> None:
