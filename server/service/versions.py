@@ -14,6 +14,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -85,11 +86,56 @@ class Runtime:
         return self.compiled.version
 
 
+# While a programme compiles in a serving process, the GIL changes hands this often (seconds).
+# Each Authorize gives the GIL up at every Redis round trip and waits for it on the way back;
+# at the interpreter's default of 5 ms a second-long compile beside the calls made each of
+# them wait 5 ms several times over, and at a hundred calls a second the queue behind them
+# reached a second and more.  A shorter interval costs the compile a few per cent.
+COMPILE_SWITCH_INTERVAL = 0.0002
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_normal = sys.getswitchinterval()
+
+
+@contextlib.contextmanager
+def calls_first() -> Any:
+    """Within the block (a compile), threads waiting for the GIL get it within
+    :data:`COMPILE_SWITCH_INTERVAL`; the usual interval comes back when the last block
+    still open ends (compiles may overlap: an upload beside an activation)."""
+    global _switch_users, _switch_normal
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_normal = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_normal, COMPILE_SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_normal)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Any:
+    """The cyclic collector off within the block (back on after, if it was on)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def compile_with_files(
     source: str, filename: str, files: Mapping[str, str]
 ) -> CompiledProgram:
-    """Compile ``source`` with its data files laid out beside it in a private folder."""
-    with tempfile.TemporaryDirectory(prefix="tessera-rules-") as folder:
+    """Compile ``source`` with its data files laid out beside it in a private folder, giving
+    way to the calls served beside it (:func:`calls_first`)."""
+    with calls_first(), tempfile.TemporaryDirectory(prefix="tessera-rules-") as folder:
         for name, text in files.items():
             if os.path.basename(name) != name or name in ("", ".", ".."):
                 from tessera.engine.errors import InputError
@@ -221,20 +267,24 @@ class ProgramRegistry:
                 return found
             record = self.versions.get(version)
             assert record is not None
-            compiled = compile_with_files(record.source, record.filename, record.files)
-            return self.add(compiled)
+            with _collector_paused():
+                compiled = compile_with_files(record.source, record.filename, record.files)
+                return self.add(compiled)
 
     def add(self, compiled: CompiledProgram) -> Runtime:
-        runtime = Runtime(
-            compiled,
-            Walker(compiled.program, compiled.version),
-            WalletStore(self.client, compiled, namespace=self.namespace),
-            Reference(compiled.program),
-        )
-        # A programme lives as long as its version is in use: move its millions of objects out
-        # of the cyclic collector's sight, or every full collection walks them all (a pause
-        # on the request path).  No collect first: that pause is what this avoids.
-        gc.freeze()
+        with calls_first(), _collector_paused():
+            runtime = Runtime(
+                compiled,
+                Walker(compiled.program, compiled.version),
+                WalletStore(self.client, compiled, namespace=self.namespace),
+                Reference(compiled.program),
+            )
+            # A programme lives as long as its version is in use: move its millions of
+            # objects out of the cyclic collector's sight, or every full collection walks
+            # them all (a pause on the request path).  No collect first: that pause is what
+            # this avoids.  The collector stays off from the compile to here, or its first
+            # young collection would walk the whole new programme in one go.
+            gc.freeze()
         with self._lock:
             self._cache[compiled.version] = runtime
             while len(self._cache) > self._cache_size:

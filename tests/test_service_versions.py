@@ -1,0 +1,71 @@
+"""How a serving process compiles a version: giving way to calls, and collector pauses."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+
+import pytest
+from service_helpers import running
+from tessera.server.service import versions
+
+
+def test_compiles_shorten_the_switch_interval_until_the_last_one_ends() -> None:
+    normal = sys.getswitchinterval()
+    with versions.calls_first():
+        assert sys.getswitchinterval() == pytest.approx(versions.COMPILE_SWITCH_INTERVAL)
+        with versions.calls_first():  # an upload beside an activation
+            pass
+        assert sys.getswitchinterval() == pytest.approx(versions.COMPILE_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == normal
+
+
+def test_a_compile_in_another_thread_keeps_the_short_interval_while_it_runs() -> None:
+    normal = sys.getswitchinterval()
+    inside, leave = threading.Event(), threading.Event()
+
+    def compile_like() -> None:
+        with versions.calls_first():
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=compile_like)
+    worker.start()
+    inside.wait(5)
+    with versions.calls_first():
+        pass  # this one ends first: the other is still compiling
+    assert sys.getswitchinterval() == pytest.approx(versions.COMPILE_SWITCH_INTERVAL)
+    leave.set()
+    worker.join(5)
+    assert sys.getswitchinterval() == normal
+
+
+def test_a_loaded_version_is_frozen_without_a_collection_and_the_collector_returns(
+    tmp_path, monkeypatch,
+) -> None:
+    with running(str(tmp_path)) as r:
+        registry = r.service.registry
+        active = registry.active
+        assert active is not None
+        record = registry.versions.get(active.version)
+        assert record is not None
+        text = record.source + "\nrule freeze_probe\n  when amount >= 1.00\n  then tag \"probe\"\n"
+        compiled = versions.compile_with_files(text, record.filename, record.files)
+        registry.versions.upload(compiled, text, record.filename, record.files, "test")
+        seen: list[bool] = []
+        compile_ = versions.compile_with_files
+
+        def watched(*args: object) -> object:
+            seen.append(gc.isenabled())
+            out = compile_(*args)
+            seen.append(gc.isenabled())  # still off: the new programme is not walked yet
+            return out
+
+        monkeypatch.setattr(versions, "compile_with_files", watched)
+        frozen = gc.get_freeze_count()
+        runtime = registry.runtime(compiled.version)  # not cached here yet: compiled again
+        assert runtime.compiled.version == compiled.version
+        assert seen == [False, False]
+        assert gc.get_freeze_count() > frozen + len(runtime.compiled.program.rules)
+        assert gc.isenabled()
