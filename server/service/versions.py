@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,32 @@ class Runtime:
         return self.compiled.version
 
 
+class _WhileAnyOpen:
+    """A process-wide setting held while any of its blocks is open, in any thread: the
+    first block to open applies it, the last to close restores what was there before
+    (compiles may overlap: an upload beside an activation)."""
+
+    def __init__(self, apply: Callable[[], Any], restore: Callable[[Any], None]) -> None:
+        self._apply, self._restore = apply, restore
+        self._lock = threading.Lock()
+        self._open = 0
+        self._before: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._open == 0:
+                self._before = self._apply()
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+                if self._open == 0:
+                    self._restore(self._before)
+
+
 # While a programme compiles in a serving process, the GIL changes hands this often (seconds).
 # Each Authorize gives the GIL up at every Redis round trip and waits for it on the way back;
 # at the interpreter's default of 5 ms a second-long compile beside the calls made each of
@@ -93,41 +119,24 @@ class Runtime:
 # reached a second and more.  A shorter interval costs the compile a few per cent.
 COMPILE_SWITCH_INTERVAL = 0.0002
 
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_normal = sys.getswitchinterval()
+
+def _short_switch() -> float:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, COMPILE_SWITCH_INTERVAL))
+    return before
 
 
-@contextlib.contextmanager
-def calls_first() -> Any:
-    """Within the block (a compile), threads waiting for the GIL get it within
-    :data:`COMPILE_SWITCH_INTERVAL`; the usual interval comes back when the last block
-    still open ends (compiles may overlap: an upload beside an activation)."""
-    global _switch_users, _switch_normal
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_normal = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_normal, COMPILE_SWITCH_INTERVAL))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_normal)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Any:
-    """The cyclic collector off within the block (back on after, if it was on)."""
-    collecting = gc.isenabled()
+def _collector_off() -> bool:
+    before = gc.isenabled()
     gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
+    return before
+
+
+# Threads waiting for the GIL get it within COMPILE_SWITCH_INTERVAL inside the block.
+calls_first = _WhileAnyOpen(_short_switch, sys.setswitchinterval)
+# The cyclic collector off inside the block (a new programme is not walked before it is
+# frozen out of the collector's sight).
+_collector_paused = _WhileAnyOpen(_collector_off, lambda was: gc.enable() if was else None)
 
 
 def compile_with_files(
