@@ -171,7 +171,7 @@ class _Wallets:
         from tessera.server.wallets import WalletStore
 
         store = WalletStore(self.client, self.compiled)
-        bare = self.client.register_script("return 1")
+        bare = self.wallets.bare_evalsha(self.client)
         bare()
         self.round += 1
         items = self.wallets.Prepared(store, self.compiled, f"g{self.round}-", 1_100).items

@@ -36,6 +36,7 @@ from bench.service_load import (
     request_for,
     running,
 )
+from bench.test_bench_wallets import bare_evalsha
 from bench.workload import generate_program, generate_transactions
 from tessera.v1 import authorization_pb2 as A
 
@@ -84,10 +85,7 @@ def _warm(call, n: int = 200) -> None:
 def test_floor(benchmark, figures: Figures, stack: Stack, txns: list) -> None:
     """Unloaded, one call after another: Ping, EVALSHA ``return 1``, Authorize."""
     ping = _ping(stack)
-    script = stack.client.register_script("return 1")
-
-    def evalsha() -> object:
-        return script(keys=[], args=[])
+    evalsha = bare_evalsha(stack.client)  # as the wallet suite's floor
 
     authorize = _authorize(stack, Requests(txns, "floor"))
     results = {}

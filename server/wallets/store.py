@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import hiredis
 import orjson
 import redis
 import redis.cluster
@@ -48,6 +47,7 @@ from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 
 from .buckets import Purse, purses
+from .direct import script_sender
 from .errors import (
     AmountExceedsRemaining,
     InsufficientBalance,
@@ -298,60 +298,18 @@ class WalletStore:
         self._reference = Reference(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
         self._tiers = bool(program.tiers)
-        self._direct = self._direct_client()
         self._scripts = {
             name: client.register_script(
                 "\n".join(_lua(part) for part in (*LIBRARIES.get(name, ("lib", "wallets")), name))
             )
             for name in SCRIPTS
         }
+        self._send = {name: script_sender(client, script) for name, script in self._scripts.items()}
 
     # ---- plumbing
-    def _direct_client(self) -> bool:
-        """Whether the hot scripts (read, authorise) may be sent on a pool connection with
-        hiredis's packer.
-
-        ``Script.__call__`` packs through ``redis.Redis``, which looks at every argument in
-        Python before hiredis packs them (about half a microsecond each, and authorise sends
-        some fifty), and wraps each call in per-command observability hooks (some 40 µs a
-        call on a loaded two-core machine, more than the read's Python decoding).  Only for
-        a plain pooled ``redis.Redis``: a client with its own way to pick connections (a
-        subclass that overrides ``_execute_command``, such as the service's, a single
-        connection client, a Cluster) keeps going through it.
-        """
-        client = self.client
-        return (
-            not self.cluster
-            and getattr(type(client), "_execute_command", None) is redis.Redis._execute_command
-            and getattr(client, "connection", None) is None
-        )
-
-    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-        """``EVALSHA`` of a script on a pool connection: the same connection, retries and
-        disconnect-on-error as ``redis.Redis``, packed by hiredis in one call."""
-        if not self._direct:
-            return self._run(name, keys, args)
-        script = self._scripts[name]
-        pool = self.client.connection_pool
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
         try:
-            conn = pool.get_connection()
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
-        try:
-            for attempt in range(2):
-                packed = [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))]
-
-                def send(packed: list[bytes] = packed) -> Any:
-                    conn.send_packed_command(packed)
-                    return conn.read_response()
-
-                try:
-                    return conn.retry.call_with_retry(send, lambda _error: conn.disconnect())
-                except redis.exceptions.NoScriptError:
-                    if attempt:
-                        raise
-                    # The server forgot the script (restart, fail-over): load it again.
-                    script.sha = self._call("script_load", script.script)
+            return self._send[name](keys, args)
         except redis.ResponseError as exc:
             raise _translate(exc) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -360,21 +318,6 @@ class WalletStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
         except TypeError as exc:  # an argument hiredis cannot pack: a bug of the store
             raise InternalError(f"redis: {exc}") from None
-        finally:
-            if conn.should_reconnect():  # the server announced maintenance: reconnect next time
-                conn.disconnect()
-            pool.release(conn)
-        raise InternalError("unreachable")  # pragma: no cover
-
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-        try:
-            return self._scripts[name](keys=keys, args=args)
-        except redis.ResponseError as exc:
-            raise _translate(exc) from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(f"redis: {exc}") from None
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
 
     def _call(self, method: str, *args: object, **kwargs: object) -> Any:
         try:
@@ -424,7 +367,7 @@ class WalletStore:
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member)]
         pkeys = self.period_keys(now)
-        raw_profile, s30, s12, flat, raw_wallets, s1 = self._evalsha("read", keys, [now, *pkeys])
+        raw_profile, s30, s12, flat, raw_wallets, s1 = self._run("read", keys, [now, *pkeys])
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }
@@ -523,7 +466,7 @@ class WalletStore:
             keys.append(k.claim(txn_id))
             for b in budgets:
                 keys.append(k.budget(b["r"]))
-            return orjson.loads(_answer(self._evalsha("authorize", keys, args), args))
+            return orjson.loads(_answer(self._run("authorize", keys, args), args))
         keys.append(k.fences(member))
         # Reservations carry the store's clock (when they were made), which is what
         # reconciliation's grace period is measured on.

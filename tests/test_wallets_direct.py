@@ -1,0 +1,43 @@
+"""The short way a plain client sends the store's scripts, and who keeps the long way."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from tessera.server.service.redis_client import redis_client as service_client
+from tessera.server.wallets.direct import direct_capable, script_sender
+
+pytest_plugins = ["tests.conftest_redis"]  # the redis-server fixtures
+
+
+def test_only_a_plain_pooled_client_takes_the_short_way(redis_server, redis_client):
+    assert direct_capable(redis_client)
+    service = service_client(redis_server.url, 1.0)
+    single = redis.Redis.from_url(redis_server.url, single_connection_client=True)
+    try:
+        assert not direct_capable(service)  # its own connection per thread
+        assert not direct_capable(single)
+    finally:
+        service.close()
+        single.close()
+
+
+def test_a_sent_script_answers_as_redis_py_and_survives_a_flush_and_a_killed_connection(
+    redis_client,
+):
+    script = redis_client.register_script("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}")
+    send = script_sender(redis_client, script)
+    assert send(["k"], ["a", 41]) == script(keys=["k"], args=["a", 41]) == [b"k", b"a", 42]
+    redis_client.script_flush()  # the server forgot it: loaded again, sent again
+    assert send(["k"], ["b", 1]) == [b"k", b"b", 2]
+    redis_client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert send(["k"], ["c", 2]) == [b"k", b"c", 3]  # reconnected by the client's retry
+
+
+def test_a_script_error_comes_through_as_redis_py_raises_it(redis_client):
+    failing = redis_client.register_script("return redis.error_reply('no_way here')")
+    send = script_sender(redis_client, failing)
+    with pytest.raises(redis.ResponseError, match="no_way here"):
+        send([], [])
+    with pytest.raises(TypeError):  # hiredis packs no None: the store turns this into a bug
+        send([], [None])
