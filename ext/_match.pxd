@@ -175,6 +175,7 @@ cdef class Matcher:
     cdef const int64_t* keys
     cdef const int64_t* key_row_start
     cdef const int64_t* key_rows
+    cdef const int64_t* key_guards  # per key_rows entry: slot, low, high a candidate needs
     cdef Py_ssize_t n_mask_anchors
     cdef const int64_t* m_slot
     cdef const int64_t* m_words

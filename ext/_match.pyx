@@ -655,6 +655,8 @@ cdef class Matcher:
         self.keys = self._i64(keys)
         self.key_row_start = self._i64(tables["key_row_start"])
         self.key_rows = self._i64(tables["key_rows"])
+        self.key_guards = self._i64(self._guards(tables))
+        self._derived_nbytes += 24 * len(tables["key_rows"])
         self.n_mask_anchors = len(tables["m_slot"])
         self.m_slot = self._i64(tables["m_slot"])
         self.m_words = self._i64(tables["m_words"])
@@ -662,6 +664,38 @@ cdef class Matcher:
         self.bit_row_start = self._i64(tables["bit_row_start"])
         self.bit_rows = self._i64(tables["bit_rows"])
         return 0
+
+    def _guards(self, dict tables):
+        """Per anchored row: (slot, low, high) of its validity window, checked before the row.
+
+        Rows under one key (a small mcc set, a busy merchant) are mostly campaigns whose
+        ``active`` window is short: at any moment most of them are out of it, and one range
+        test says so before the row's literals are walked. A row without a one-range window
+        test gets a range that always holds."""
+        starts = np.asarray(tables["row_start"], dtype=np.int64)
+        kinds = np.asarray(tables["lit_kind"], dtype=np.int64)
+        slots = np.asarray(tables["lit_slot"], dtype=np.int64)
+        offsets = np.asarray(tables["lit_off"], dtype=np.int64)
+        lengths = np.asarray(tables["lit_len"], dtype=np.int64)
+        pool = np.asarray(tables["pool"], dtype=np.int64)
+        window = [slot for slot in (self.s_time, self.s_date) if slot >= 0]
+        per_row = {}
+        guards = []
+        for row in np.asarray(tables["key_rows"], dtype=np.int64).tolist():
+            guard = per_row.get(row)
+            if guard is None:
+                guard = (0, INT64_MIN, INT64_MAX)
+                for slot in window:
+                    for i in range(int(starts[row]), int(starts[row + 1])):
+                        if kinds[i] == LIT_INTERVALS and slots[i] == slot and lengths[i] == 1:
+                            low = int(offsets[i])
+                            guard = (slot, int(pool[low]), int(pool[low + 1]))
+                            break
+                    if guard[1] != INT64_MIN or guard[2] != INT64_MAX:
+                        break
+                per_row[row] = guard
+            guards.extend(guard)
+        return np.asarray(guards, dtype=np.int64).reshape(-1)
 
     @property
     def nbytes(self) -> int:
@@ -965,6 +999,7 @@ cdef class Matcher:
         cdef Py_ssize_t g_words = self.g_words
         cdef const uint64_t* table
         cdef const int64_t* bps
+        cdef const int64_t* guard
         cdef uint64_t word, nonzero, plain, low
         cdef int64_t value, slot, row
         # General block: AND one bitset per indexed slot.
@@ -1046,10 +1081,14 @@ cdef class Matcher:
                 if idx < 0 or self.keys[k + idx] != value:
                     continue
                 k += idx
+            guard = &self.key_guards[3 * self.key_row_start[k]]
             for r in range(self.key_row_start[k], self.key_row_start[k + 1]):
-                row = self.key_rows[r]
-                if self._row_holds(row, vals):
-                    count = _insert(out, count, self.row_rule[row])
+                value = vals[guard[0]]
+                if guard[1] <= value <= guard[2]:
+                    row = self.key_rows[r]
+                    if self._row_holds(row, vals):
+                        count = _insert(out, count, self.row_rule[row])
+                guard += 3
         for a in range(self.n_mask_anchors):
             slot = self.m_slot[a]
             words = self.m_words[a]
