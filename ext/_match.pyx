@@ -1001,17 +1001,24 @@ cdef class Matcher:
         cdef const int64_t* bps
         cdef const int64_t* guard
         cdef uint64_t word, nonzero, plain, low
-        cdef int64_t value, slot, row
+        cdef int64_t value, other, slot, row
         # General block: AND one bitset per indexed slot.
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
                 bps = self.p_pack
-                for c in range(self.g_n_pairs):
+                n = self.g_n_pairs
+                c = 0
+                while c + 1 < n:  # two slots a step: independent loads, half the loop tests
                     value = vals[bps[0]]
-                    idx = (value >= bps[1]) + (value >= bps[2])
-                    word &= <uint64_t>bps[3 + idx]
-                    bps += 6
+                    other = vals[bps[6]]
+                    word &= (<uint64_t>bps[3 + (value >= bps[1]) + (value >= bps[2])]
+                             & <uint64_t>bps[9 + (other >= bps[7]) + (other >= bps[8])])
+                    bps += 12
+                    c += 2
+                if c < n:
+                    value = vals[bps[0]]
+                    word &= <uint64_t>bps[3 + (value >= bps[1]) + (value >= bps[2])]
                 bps = self.q_pack
                 for c in range(self.g_n_quads):
                     value = vals[bps[0]]
