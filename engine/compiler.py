@@ -439,6 +439,10 @@ def _stage_index(build: _Build) -> None:
                     bit = word_index * 64 + low.bit_length() - 1
                     per_bit.setdefault(bit, []).append(row_id)
                     word ^= low
+    # In walk order (rows of one rule side by side), so that the matcher's results from the
+    # general block come out sorted and a duplicate is always the previous result.
+    lowered = build.lowered
+    general.sort(key=lambda row_id: lowered[row_id][0])
     build.anchored = len(build.lowered) - len(general)
     build.general = len(general)
     general_tables, residual = _general_tables(build.lowered, general)

@@ -141,14 +141,12 @@ cdef class Matcher:
     cdef bint want_sku
     cdef bint want_category
     cdef const int64_t* filter_slots  # (filters, 3): qty, amount and has slots, or -1
-    cdef const int64_t* sku_hit_start  # per sku id + 1: CSR into sku_hits
-    cdef const int64_t* sku_hits
-    cdef const int64_t* category_hit_start
-    cdef const int64_t* category_hits
-    cdef const int64_t* sku_row_start  # per sku id + 1: CSR of row filters it may pass
-    cdef const int64_t* sku_rows
-    cdef const int64_t* category_row_start
-    cdef const int64_t* category_rows
+    cdef const int64_t* sku_op_start  # per sku id + 1: CSR into sku_ops
+    cdef const int64_t* sku_ops  # f: the line counts for filter f; -1 - f: check f's rows
+    cdef const int64_t* category_op_start
+    cdef const int64_t* category_ops
+    cdef Py_ssize_t n_range_filters
+    cdef const int64_t* range_filters  # (filter, line slot, low, high): one-range filters
     cdef Py_ssize_t n_row_filters
     cdef const int64_t* row_filters  # filters every line checks row by row
     cdef const int64_t* filter_row_span
@@ -177,6 +175,7 @@ cdef class Matcher:
     cdef const int64_t* keys
     cdef const int64_t* key_row_start
     cdef const int64_t* key_rows
+    cdef const int64_t* key_guards  # per key_rows entry: slot, low, high a candidate needs
     cdef Py_ssize_t n_mask_anchors
     cdef const int64_t* m_slot
     cdef const int64_t* m_words
@@ -186,6 +185,7 @@ cdef class Matcher:
     # general block
     cdef Py_ssize_t n_general
     cdef const int64_t* general_rows
+    cdef const uint64_t* g_plain  # per general row: 1 when it has no residual literals
     cdef Py_ssize_t g_words
     cdef Py_ssize_t g_n_pairs  # slots with at most 2 breakpoints: padded, read branch-free
     cdef const int64_t* p_slot

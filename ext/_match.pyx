@@ -14,7 +14,7 @@ filters that test only a line's category or sku are looked up per id.
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromSsize_t
 from cpython.object cimport PyObject, PyObject_Hash
@@ -331,22 +331,20 @@ cdef inline object _lookup(object mapping, object key, object default):
     return mapping.get(key, default)
 
 
-cdef inline void _sort_unique(int64_t* out, Py_ssize_t* count) noexcept nogil:
-    cdef Py_ssize_t n = count[0], i, j, k
-    cdef int64_t key
-    for i in range(1, n):
-        key = out[i]
-        j = i - 1
-        while j >= 0 and out[j] > key:
-            out[j + 1] = out[j]
-            j -= 1
-        out[j + 1] = key
-    k = 0
-    for i in range(n):
-        if k == 0 or out[k - 1] != out[i]:
-            out[k] = out[i]
-            k += 1
-    count[0] = k
+cdef inline Py_ssize_t _insert(int64_t* out, Py_ssize_t count, int64_t rule) noexcept nogil:
+    """Add ``rule`` to the sorted, duplicate-free ``out[:count]``; the new count.
+
+    The general block hands its rules over in walk order (the compiler orders its rows so),
+    so the usual insertion is one comparison at the end; anchored rows are few."""
+    cdef Py_ssize_t j = count
+    while j > 0 and out[j - 1] > rule:
+        j -= 1
+    if j > 0 and out[j - 1] == rule:
+        return count
+    if j < count:
+        memmove(&out[j + 1], &out[j], (count - j) * sizeof(int64_t))
+    out[j] = rule
+    return count + 1
 
 
 cdef inline void _add_line(int64_t* vals, const int64_t* slots, Py_ssize_t f, int64_t qty,
@@ -464,6 +462,13 @@ cdef class Matcher:
         self._load_anchors(tables)
         self.n_general = len(tables["general_rows"])
         self.general_rows = self._i64(tables["general_rows"])
+        # General rows without residual literals: surviving the block is matching.
+        plain = np.zeros(max(tables["g_words"], 1), dtype=np.uint64)
+        starts = np.asarray(tables["row_start"], dtype=np.int64)
+        for b, row in enumerate(np.asarray(tables["general_rows"], dtype=np.int64).tolist()):
+            if starts[row + 1] == starts[row]:
+                plain[b >> 6] |= np.uint64(1 << (b & 63))
+        self.g_plain = self._u64(plain)
         self.g_words = tables["g_words"]
         self.g_all = self._u64(tables["g_all"])
         self._load_general(tables)
@@ -520,24 +525,35 @@ cdef class Matcher:
         self.want_sku = counts[0] > 0
         self.want_category = counts[1] > 0
         self.filter_slots = self._i64(filter_slots)
-        sku_start, sku_hits = _csr(hits[0])
-        category_start, category_hits = _csr(hits[1])
-        self.sku_hit_start = self._i64(sku_start)
-        self.sku_hits = self._i64(sku_hits)
-        self.category_hit_start = self._i64(category_start)
-        self.category_hits = self._i64(category_hits)
-        sku_row_start, sku_rows = _csr(screened[0])
-        category_row_start, category_rows = _csr(screened[1])
-        self.sku_row_start = self._i64(sku_row_start)
-        self.sku_rows = self._i64(sku_rows)
-        self.category_row_start = self._i64(category_row_start)
-        self.category_rows = self._i64(category_rows)
-        self._derived_nbytes += 8 * (sku_start.size + sku_hits.size + category_start.size
-                                     + category_hits.size + len(row_filters)
-                                     + sku_row_start.size + sku_rows.size
-                                     + category_row_start.size + category_rows.size)
-        self.n_row_filters = len(row_filters)
-        self.row_filters = self._i64(row_filters)
+        # Per id: the filters the line passes outright (f) and those whose rows it must
+        # check (-1 - f), in one list, so that a line costs one list per text field.
+        sku_start, sku_ops = _csr([h + [-1 - f for f in r] for h, r in zip(hits[0], screened[0])])
+        category_start, category_ops = _csr([h + [-1 - f for f in r]
+                                             for h, r in zip(hits[1], screened[1])])
+        self.sku_op_start = self._i64(sku_start)
+        self.sku_ops = self._i64(sku_ops)
+        self.category_op_start = self._i64(category_start)
+        self.category_ops = self._i64(category_ops)
+        # A filter of one row with one single-range test (``unit_price >= 500.00``) is that
+        # range, checked inline; the others go row by row.
+        simple, general = [], []
+        starts, lengths = tables["f_row_start"], tables["f_len"]
+        span, offsets, pool = tables["filter_row_span"], tables["f_off"], tables["pool"]
+        for f in row_filters:
+            row = int(span[f])
+            test = int(starts[row])
+            if (int(span[f + 1]) == row + 1 and int(starts[row + 1]) == test + 1
+                    and int(lengths[test]) == 1):
+                low = int(offsets[test])
+                simple.extend((f, int(tables["f_slot"][test]), int(pool[low]), int(pool[low + 1])))
+            else:
+                general.append(f)
+        self._derived_nbytes += 8 * (sku_start.size + sku_ops.size + category_start.size
+                                     + category_ops.size + len(simple) + len(general))
+        self.n_range_filters = len(simple) // 4
+        self.range_filters = self._i64(simple)
+        self.n_row_filters = len(general)
+        self.row_filters = self._i64(general)
         self.filter_row_span = self._i64(tables["filter_row_span"])
         self.f_row_start = self._i64(tables["f_row_start"])
         self.f_slot = self._i64(tables["f_slot"])
@@ -639,6 +655,8 @@ cdef class Matcher:
         self.keys = self._i64(keys)
         self.key_row_start = self._i64(tables["key_row_start"])
         self.key_rows = self._i64(tables["key_rows"])
+        self.key_guards = self._i64(self._guards(tables))
+        self._derived_nbytes += 24 * len(tables["key_rows"])
         self.n_mask_anchors = len(tables["m_slot"])
         self.m_slot = self._i64(tables["m_slot"])
         self.m_words = self._i64(tables["m_words"])
@@ -646,6 +664,38 @@ cdef class Matcher:
         self.bit_row_start = self._i64(tables["bit_row_start"])
         self.bit_rows = self._i64(tables["bit_rows"])
         return 0
+
+    def _guards(self, dict tables):
+        """Per anchored row: (slot, low, high) of its validity window, checked before the row.
+
+        Rows under one key (a small mcc set, a busy merchant) are mostly campaigns whose
+        ``active`` window is short: at any moment most of them are out of it, and one range
+        test says so before the row's literals are walked. A row without a one-range window
+        test gets a range that always holds."""
+        starts = np.asarray(tables["row_start"], dtype=np.int64)
+        kinds = np.asarray(tables["lit_kind"], dtype=np.int64)
+        slots = np.asarray(tables["lit_slot"], dtype=np.int64)
+        offsets = np.asarray(tables["lit_off"], dtype=np.int64)
+        lengths = np.asarray(tables["lit_len"], dtype=np.int64)
+        pool = np.asarray(tables["pool"], dtype=np.int64)
+        window = [slot for slot in (self.s_time, self.s_date) if slot >= 0]
+        per_row = {}
+        guards = []
+        for row in np.asarray(tables["key_rows"], dtype=np.int64).tolist():
+            guard = per_row.get(row)
+            if guard is None:
+                guard = (0, INT64_MIN, INT64_MAX)
+                for slot in window:
+                    for i in range(int(starts[row]), int(starts[row + 1])):
+                        if kinds[i] == LIT_INTERVALS and slots[i] == slot and lengths[i] == 1:
+                            low = int(offsets[i])
+                            guard = (slot, int(pool[low]), int(pool[low + 1]))
+                            break
+                    if guard[1] != INT64_MIN or guard[2] != INT64_MAX:
+                        break
+                per_row[row] = guard
+            guards.extend(guard)
+        return np.asarray(guards, dtype=np.int64).reshape(-1)
 
     @property
     def nbytes(self) -> int:
@@ -849,14 +899,20 @@ cdef class Matcher:
 
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1:
         cdef int64_t line[4]
-        cdef Py_ssize_t f, r, k
-        cdef int64_t qty, price
+        cdef Py_ssize_t f, r, i, n
+        cdef int64_t qty, price, op
         cdef bint exact
         cdef _Fields L = self.line_fields
         cdef const int64_t* slots = self.filter_slots
+        cdef const int64_t* test
+        cdef object line_obj
         line[0] = -1
         line[1] = -1
-        for line_obj in basket:
+        if type(basket) is not tuple:
+            basket = tuple(basket)
+        n = len(<tuple>basket)
+        for i in range(n):
+            line_obj = <object>PyTuple_GET_ITEM(basket, i)
             exact = L.exact(line_obj)
             if self.want_sku:
                 line[0] = _text_field(line_obj, exact, L, L_SKU, self.sku_ids)
@@ -866,15 +922,23 @@ cdef class Matcher:
             qty = _int_field(line_obj, exact, L, L_QTY)
             line[2] = price
             line[3] = qty
-            for r in range(self.category_hit_start[line[1] + 1], self.category_hit_start[line[1] + 2]):
-                _add_line(vals, slots, self.category_hits[r], qty, price)
-            for r in range(self.sku_hit_start[line[0] + 1], self.sku_hit_start[line[0] + 2]):
-                _add_line(vals, slots, self.sku_hits[r], qty, price)
-            for r in range(self.category_row_start[line[1] + 1],
-                           self.category_row_start[line[1] + 2]):
-                self._filter_line(self.category_rows[r], line, vals)
-            for r in range(self.sku_row_start[line[0] + 1], self.sku_row_start[line[0] + 2]):
-                self._filter_line(self.sku_rows[r], line, vals)
+            for r in range(self.category_op_start[line[1] + 1], self.category_op_start[line[1] + 2]):
+                op = self.category_ops[r]
+                if op >= 0:
+                    _add_line(vals, slots, op, qty, price)
+                else:
+                    self._filter_line(-1 - op, line, vals)
+            for r in range(self.sku_op_start[line[0] + 1], self.sku_op_start[line[0] + 2]):
+                op = self.sku_ops[r]
+                if op >= 0:
+                    _add_line(vals, slots, op, qty, price)
+                else:
+                    self._filter_line(-1 - op, line, vals)
+            test = self.range_filters
+            for r in range(self.n_range_filters):
+                if test[2] <= line[test[1]] <= test[3]:
+                    _add_line(vals, slots, test[0], qty, price)
+                test += 4
             for r in range(self.n_row_filters):
                 self._filter_line(self.row_filters[r], line, vals)
         return 0
@@ -935,19 +999,26 @@ cdef class Matcher:
         cdef Py_ssize_t g_words = self.g_words
         cdef const uint64_t* table
         cdef const int64_t* bps
-        cdef uint64_t word, nonzero
-        cdef int64_t value, slot, row
-        cdef bint need_sort = False
+        cdef const int64_t* guard
+        cdef uint64_t word, nonzero, plain, low
+        cdef int64_t value, other, slot, row
         # General block: AND one bitset per indexed slot.
         if self.n_general > 0:
             if g_words == 1:
                 word = self.g_all[0]
                 bps = self.p_pack
-                for c in range(self.g_n_pairs):
+                n = self.g_n_pairs
+                c = 0
+                while c + 1 < n:  # two slots a step: independent loads, half the loop tests
                     value = vals[bps[0]]
-                    idx = (value >= bps[1]) + (value >= bps[2])
-                    word &= <uint64_t>bps[3 + idx]
-                    bps += 6
+                    other = vals[bps[6]]
+                    word &= (<uint64_t>bps[3 + (value >= bps[1]) + (value >= bps[2])]
+                             & <uint64_t>bps[9 + (other >= bps[7]) + (other >= bps[8])])
+                    bps += 12
+                    c += 2
+                if c < n:
+                    value = vals[bps[0]]
+                    word &= <uint64_t>bps[3 + (value >= bps[1]) + (value >= bps[2])]
                 bps = self.q_pack
                 for c in range(self.g_n_quads):
                     value = vals[bps[0]]
@@ -990,17 +1061,17 @@ cdef class Matcher:
                         nonzero |= acc[w]
                     if nonzero == 0:
                         break
+            # Rows with nothing left to check match outright; the rest check their residual.
             for w in range(g_words):
                 word = acc[w]
+                plain = self.g_plain[w]
                 while word:
                     b = w * 64 + _ctz(word)
-                    word &= word - 1
+                    low = word & (~word + 1)
+                    word ^= low
                     row = self.general_rows[b]
-                    if self._row_holds(row, vals):
-                        out[count] = self.row_rule[row]
-                        count += 1
-        if count > 1:
-            need_sort = True
+                    if (plain & low) or self._row_holds(row, vals):
+                        count = _insert(out, count, self.row_rule[row])
         # Anchored rows: look up the transaction's value of each anchor slot.
         for a in range(self.n_anchors):
             value = vals[self.a_slot[a]]
@@ -1017,12 +1088,14 @@ cdef class Matcher:
                 if idx < 0 or self.keys[k + idx] != value:
                     continue
                 k += idx
+            guard = &self.key_guards[3 * self.key_row_start[k]]
             for r in range(self.key_row_start[k], self.key_row_start[k + 1]):
-                row = self.key_rows[r]
-                if self._row_holds(row, vals):
-                    out[count] = self.row_rule[row]
-                    count += 1
-                    need_sort = True
+                value = vals[guard[0]]
+                if guard[1] <= value <= guard[2]:
+                    row = self.key_rows[r]
+                    if self._row_holds(row, vals):
+                        count = _insert(out, count, self.row_rule[row])
+                guard += 3
         for a in range(self.n_mask_anchors):
             slot = self.m_slot[a]
             words = self.m_words[a]
@@ -1034,11 +1107,7 @@ cdef class Matcher:
                     for r in range(self.bit_row_start[bit_index], self.bit_row_start[bit_index + 1]):
                         row = self.bit_rows[r]
                         if self._row_holds(row, vals):
-                            out[count] = self.row_rule[row]
-                            count += 1
-                            need_sort = True
-        if need_sort:
-            _sort_unique(out, &count)
+                            count = _insert(out, count, self.row_rule[row])
         return count
 
     cpdef list match(self, object txn, object member):

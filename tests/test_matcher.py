@@ -109,6 +109,47 @@ def test_anchored_rules_merchant_terminal_bin_mcc_and_groups() -> None:
     ]
 
 
+def test_anchored_rows_out_of_their_active_window_are_skipped() -> None:
+    """An anchored row's window is tested before its literals: inside, at both ends and
+    outside it, with rows without a window and rows of several windows under one key."""
+    compiled = build("""
+        rule december active 2026-12-01 .. 2026-12-31 when mcc in {5814, 5812} then discount 1%
+        rule week active 2026-12-01 .. 2026-12-07 when mcc = 5814 and amount >= 5.00
+          then discount 1%
+        rule always when mcc = 5814 and channel = pos then discount 1%
+        rule either when (mcc = 5814 and hour in 8..10) or (mcc = 5814 and hour in 11..13)
+          then discount 1%
+        rule by_merchant active 2026-12-02 .. 2026-12-02 when merchant = "M1" then discount 1%
+    """)
+    assert compiled.general_rows == 0
+    assert matched(compiled, txn(mcc=5814)) == ["december", "week", "always", "either"]
+    assert matched(compiled, txn(mcc=5814, amount=499)) == ["december", "always", "either"]
+    start, end = local(2026, 12, 1, 0, 0, 0), local(2026, 12, 7, 23, 59, 59)
+    assert matched(compiled, txn(mcc=5814, time=start)) == ["december", "week", "always"]
+    assert matched(compiled, txn(mcc=5814, time=end, channel="app")) == ["december", "week"]
+    assert matched(compiled, txn(mcc=5814, time=end + 1)) == ["december", "always"]
+    assert matched(compiled, txn(mcc=5814, time=start - 1)) == ["always"]
+    assert matched(compiled, txn(mcc=5812, time=local(2026, 12, 31, 23, 59, 59))) == ["december"]
+    assert matched(compiled, txn(merchant="M1")) == ["by_merchant"]
+    assert matched(compiled, txn(merchant="M1", time=local(2026, 12, 3, 0))) == []
+
+
+def test_results_follow_walk_order_when_priorities_reorder_rules() -> None:
+    """General rows of a rule reordered by priority, and anchored ones between them."""
+    compiled = build("""
+        rule late when amount >= 1.00 then discount 1%
+        rule first priority 10 when amount >= 2.00 or channel = app then discount 1%
+        rule anchored priority 5 when merchant = "M1" then discount 1%
+        rule middle priority 7 when amount >= 3.00 or amount < 50.00 then discount 1%
+    """)
+    got = compiled.match(txn(merchant="M1", amount=1000, channel="app"), None)
+    assert got == sorted(set(got)) and len(got) == 4
+    assert matched(compiled, txn(merchant="M1", amount=1000, channel="app")) == [
+        compiled.rule_names[i] for i in got
+    ]
+    assert set(matched(compiled, txn(amount=100))) == {"late", "middle"}
+
+
 def test_general_rules() -> None:
     compiled = build("""
         rule big when amount >= 20.00 then discount 1%
