@@ -955,7 +955,7 @@ class Checker:
                 self.filters[key] = filt
             has = P.NumLeaf(P.Attr("basket_has", filt.index, "bool"), ((1, 1),), expr.loc, expr)
             return P.Not(has, expr.loc) if negated else has
-        return P.StrLeaf(attr, values, negated, expr.loc, group_name, expr)
+        return _STR_LEAF(attr, values, negated, expr.loc, group_name, expr)
 
     def _text(self, lit: ast.Operand) -> str:
         if isinstance(lit, ast.String):
