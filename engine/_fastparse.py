@@ -29,7 +29,8 @@ How it mirrors lark (LALR, contextual lexer, ``propagate_positions=True``):
   for every field); :func:`engine.fastclass.fast_constructor` fills in an instance of a
   plain class with the same slots and then sets its ``__class__`` to the real dataclass: a
   genuine, equal instance at about a third of the cost.  The garbage collector is paused
-  during the parse.
+  during the parse, and the nodes and locations are built untracked (they are immutable
+  and acyclic, see :mod:`engine._untrack`), so that no later collection walks them.
 """
 
 from __future__ import annotations
