@@ -53,6 +53,9 @@ class FastParseError(Exception):
 # ---- fast construction of the frozen dataclasses ---------------------------------------
 
 
+# What the checked programme keeps (locations, the tests' nodes, the windows) is built
+# untracked (engine/_untrack.pyx); what only the checker reads (declarations, clauses,
+# effects, and/or/not) is dropped with the syntax tree and stays an ordinary object.
 _LOC = fast_constructor(Location, untracked=True)
 _NUMBER = fast_constructor(ast.Number, untracked=True)
 _STRING = fast_constructor(ast.String, untracked=True)
@@ -65,19 +68,19 @@ _PATH = fast_constructor(ast.Path, untracked=True)
 _CALL = fast_constructor(ast.Call, untracked=True)
 _COMPARE = fast_constructor(ast.Compare, untracked=True)
 _TRUTH = fast_constructor(ast.Truth, untracked=True)
-_AND = fast_constructor(ast.And, untracked=True)
-_OR = fast_constructor(ast.Or, untracked=True)
-_NOT = fast_constructor(ast.Not, untracked=True)
-_DISCOUNT = fast_constructor(ast.Discount, untracked=True)
-_CASHBACK = fast_constructor(ast.Cashback, untracked=True)
-_EARN = fast_constructor(ast.Earn, untracked=True)
-_ENTRIES = fast_constructor(ast.Entries, untracked=True)
-_TAG = fast_constructor(ast.Tag, untracked=True)
-_LIMIT = fast_constructor(ast.Limit, untracked=True)
-_BUDGET = fast_constructor(ast.Budget, untracked=True)
-_FUNDER = fast_constructor(ast.Funder, untracked=True)
+_AND = fast_constructor(ast.And)
+_OR = fast_constructor(ast.Or)
+_NOT = fast_constructor(ast.Not)
+_DISCOUNT = fast_constructor(ast.Discount)
+_CASHBACK = fast_constructor(ast.Cashback)
+_EARN = fast_constructor(ast.Earn)
+_ENTRIES = fast_constructor(ast.Entries)
+_TAG = fast_constructor(ast.Tag)
+_LIMIT = fast_constructor(ast.Limit)
+_BUDGET = fast_constructor(ast.Budget)
+_FUNDER = fast_constructor(ast.Funder)
 _WINDOW = fast_constructor(ast.Window, untracked=True)
-_RULE = fast_constructor(ast.RuleDecl, untracked=True)
+_RULE = fast_constructor(ast.RuleDecl)
 
 _LOCATION_FIELDS = ("file", "line", "column", "end_line", "end_column")
 _BareLocation = type("_BareLocation", (), {"__slots__": _LOCATION_FIELDS})

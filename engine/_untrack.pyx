@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, always_allow_keywords=False
 """Take an immutable, acyclic object out of the cyclic garbage collector's sight.
 
 A compiled programme is a few hundred thousand frozen slotted dataclasses (syntax nodes,

@@ -76,7 +76,7 @@ class Literal:
         return values
 
 
-_LITERAL = fast_constructor(Literal, untracked=True)
+_LITERAL = fast_constructor(Literal)
 
 
 @dataclass(slots=True)

@@ -41,7 +41,7 @@ class Row:
         return None
 
 
-_ROW = fast_constructor(Row, untracked=True)
+_ROW = fast_constructor(Row)
 
 
 def negate_leaf(leaf: P.Leaf) -> P.Leaf:
