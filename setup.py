@@ -49,7 +49,11 @@ for module in modules:
 walk = cythonize(
     [
         Extension(name, [source], extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"])
-        for name, source in (("walk", "engine/walk.py"), ("_records", "engine/_records.pyx"))
+        for name, source in (
+            ("walk", "engine/walk.py"),
+            ("_records", "engine/_records.pyx"),
+            ("_untrack", "engine/_untrack.pyx"),
+        )
     ],
     compiler_directives=directives,
     annotate=DEBUG,

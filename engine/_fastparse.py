@@ -29,7 +29,8 @@ How it mirrors lark (LALR, contextual lexer, ``propagate_positions=True``):
   for every field); :func:`engine.fastclass.fast_constructor` fills in an instance of a
   plain class with the same slots and then sets its ``__class__`` to the real dataclass: a
   genuine, equal instance at about a third of the cost.  The garbage collector is paused
-  during the parse.
+  during the parse, and the nodes and locations are built untracked (they are immutable
+  and acyclic, see :mod:`engine._untrack`), so that no later collection walks them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from itertools import accumulate, repeat
 
 from . import ast
 from .errors import Location
-from .fastclass import fast_constructor
+from .fastclass import fast_constructor, untrack
 
 __all__ = ["FastParseError", "parse_fast"]
 
@@ -52,18 +53,21 @@ class FastParseError(Exception):
 # ---- fast construction of the frozen dataclasses ---------------------------------------
 
 
-_LOC = fast_constructor(Location)
-_NUMBER = fast_constructor(ast.Number)
-_STRING = fast_constructor(ast.String)
-_DATE = fast_constructor(ast.DateLit)
-_DATETIME = fast_constructor(ast.DateTimeLit)
-_NAME = fast_constructor(ast.Name)
-_RANGE = fast_constructor(ast.Range)
-_SET = fast_constructor(ast.SetLit)
-_PATH = fast_constructor(ast.Path)
-_CALL = fast_constructor(ast.Call)
-_COMPARE = fast_constructor(ast.Compare)
-_TRUTH = fast_constructor(ast.Truth)
+# What the checked programme keeps (locations, the tests' nodes, the windows) is built
+# untracked (engine/_untrack.pyx); what only the checker reads (declarations, clauses,
+# effects, and/or/not) is dropped with the syntax tree and stays an ordinary object.
+_LOC = fast_constructor(Location, untracked=True)
+_NUMBER = fast_constructor(ast.Number, untracked=True)
+_STRING = fast_constructor(ast.String, untracked=True)
+_DATE = fast_constructor(ast.DateLit, untracked=True)
+_DATETIME = fast_constructor(ast.DateTimeLit, untracked=True)
+_NAME = fast_constructor(ast.Name, untracked=True)
+_RANGE = fast_constructor(ast.Range, untracked=True)
+_SET = fast_constructor(ast.SetLit, untracked=True)
+_PATH = fast_constructor(ast.Path, untracked=True)
+_CALL = fast_constructor(ast.Call, untracked=True)
+_COMPARE = fast_constructor(ast.Compare, untracked=True)
+_TRUTH = fast_constructor(ast.Truth, untracked=True)
 _AND = fast_constructor(ast.And)
 _OR = fast_constructor(ast.Or)
 _NOT = fast_constructor(ast.Not)
@@ -75,7 +79,7 @@ _TAG = fast_constructor(ast.Tag)
 _LIMIT = fast_constructor(ast.Limit)
 _BUDGET = fast_constructor(ast.Budget)
 _FUNDER = fast_constructor(ast.Funder)
-_WINDOW = fast_constructor(ast.Window)
+_WINDOW = fast_constructor(ast.Window, untracked=True)
 _RULE = fast_constructor(ast.RuleDecl)
 
 _LOCATION_FIELDS = ("file", "line", "column", "end_line", "end_column")
@@ -91,6 +95,7 @@ def _location_maker(file: str, LN: list[int], CL: list[int], EC: list[int]):
 
         return plain
     bare = _BareLocation
+    keep = _kept if untrack is None else untrack  # see engine/_untrack.pyx
 
     def loc(s: int, e: int) -> Location:  # _fast_class's construction, inlined
         obj = bare()
@@ -100,9 +105,13 @@ def _location_maker(file: str, LN: list[int], CL: list[int], EC: list[int]):
         obj.end_line = LN[e]
         obj.end_column = EC[e]
         obj.__class__ = Location
-        return obj
+        return keep(obj)
 
     return loc
+
+
+def _kept(obj: Location) -> Location:
+    return obj
 
 # ---- tokens --------------------------------------------------------------------------------
 
@@ -235,6 +244,15 @@ def _tokenize(source: str) -> Tokens:
     return T, K, LN, CL, EC
 
 
+class _Words(dict):
+    """Word -> the one-word tuple ``(word,)``: the parts of a path like ``amount`` are the
+    same tuple wherever it is written, not one more object for the collector per test."""
+
+    def __missing__(self, word: str) -> tuple[str]:
+        parts = self[word] = (word,)
+        return parts
+
+
 def _unquote(token: str) -> str:
     body = token[1:-1]
     return _ESCAPE.sub(r"\1", body) if "\\" in body else body
@@ -277,6 +295,7 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
     ``loc(s, e)`` is the location from the start of token s to the end of token e.
     """
     loc = _location_maker(file, LN, CL, EC)
+    word = _Words()  # one-word path parts, one shared tuple per word
 
     def numeric(i):
         """The NUMBER, DATE or DATETIME literal at i (not a PERCENT or DURATION)."""
@@ -328,7 +347,7 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
             else:
                 j = i + 1
                 e = i
-                node = _PATH((T[i],), loc(i, i))
+                node = _PATH(word[T[i]], loc(i, i))
             if K[j] != LPAR:
                 return node, i, e, j
             if K[j + 1] == RPAR:
@@ -382,7 +401,7 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
             if K[i + 1] in _PATH_GOES_ON:
                 left, s, e, j = operand(i)
             else:  # the usual case: a one-word path
-                left = _PATH((T[i],), loc(i, i))
+                left = _PATH(word[T[i]], loc(i, i))
                 s = e = i
                 j = i + 1
         elif k == LPAR:

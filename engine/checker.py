@@ -37,16 +37,16 @@ KNOWN_VALUES = ((P.INT_MIN + 1, P.INT_MAX),)
 CLAUSE_KEYWORDS = {"condition": "when", "effects": "then", "window": "active", "group": "group"}
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
-_NUM_LEAF = fast_constructor(P.NumLeaf)
-_STR_LEAF = fast_constructor(P.StrLeaf)
-_SET_LEAF = fast_constructor(P.SetLeaf)
-_AND = fast_constructor(P.And)
-_OR = fast_constructor(P.Or)
-_NOT = fast_constructor(P.Not)
-_EFFECT = fast_constructor(P.Effect)
-_LIMIT = fast_constructor(P.LimitSpec)
-_BUDGET = fast_constructor(P.BudgetSpec)
-_RULE = fast_constructor(P.Rule)
+_NUM_LEAF = fast_constructor(P.NumLeaf, untracked=True)
+_STR_LEAF = fast_constructor(P.StrLeaf, untracked=True)
+_SET_LEAF = fast_constructor(P.SetLeaf, untracked=True)
+_AND = fast_constructor(P.And, untracked=True)
+_OR = fast_constructor(P.Or, untracked=True)
+_NOT = fast_constructor(P.Not, untracked=True)
+_EFFECT = fast_constructor(P.Effect, untracked=True)
+_LIMIT = fast_constructor(P.LimitSpec, untracked=True)
+_BUDGET = fast_constructor(P.BudgetSpec, untracked=True)
+_RULE = fast_constructor(P.Rule, untracked=True)
 TIME_ATTR = P.Attr("time", None, "int")
 
 # Codes: E1xx syntax, E2xx names, E3xx types, E4xx values, E5xx structure; W0xx warnings.
@@ -955,7 +955,7 @@ class Checker:
                 self.filters[key] = filt
             has = P.NumLeaf(P.Attr("basket_has", filt.index, "bool"), ((1, 1),), expr.loc, expr)
             return P.Not(has, expr.loc) if negated else has
-        return P.StrLeaf(attr, values, negated, expr.loc, group_name, expr)
+        return _STR_LEAF(attr, values, negated, expr.loc, group_name, expr)
 
     def _text(self, lit: ast.Operand) -> str:
         if isinstance(lit, ast.String):

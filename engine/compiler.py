@@ -161,7 +161,10 @@ def compile_source(
     # The intermediate forms (syntax tree, rows, literals, tables) are dropped before it
     # comes back, so that its first young collection has only the result to walk; and it
     # comes back last, so that this walk is not forced here: a server that freezes the
-    # loaded programme (``gc.freeze()``) never pays it at all.
+    # loaded programme (``gc.freeze()``) never pays it at all.  Most of the result (syntax
+    # nodes, locations, leaves, rules) is built untracked (engine/_untrack.pyx): immutable
+    # and acyclic, it is nothing the collector could free, and its first young collection
+    # walks a fraction of the objects (0.06 s rather than 0.4 s at 10,000 rules).
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -6,6 +6,9 @@ locations, checked leaves).  Their generated ``__init__`` goes through
 slots directly does.  :func:`fast_constructor` makes a function that fills in an instance
 of a plain class with the same slots and then sets its ``__class__`` to the dataclass: a
 genuine, equal instance, built at a third of the cost.
+
+With ``untracked=True`` the instance is also taken out of the cyclic collector's sight
+(:mod:`engine._untrack`), for classes whose instances can never be part of a cycle.
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["fast_constructor"]
+try:
+    from ._untrack import untrack
+except ImportError:  # the extension is not built: instances stay tracked
+    untrack = None
+
+__all__ = ["fast_constructor", "untrack"]
 
 
-def fast_constructor(cls: type) -> Callable[..., Any]:
+def fast_constructor(cls: type, untracked: bool = False) -> Callable[..., Any]:
     """A function that builds ``cls`` instances from every field value, positionally.
+
+    ``untracked``: the instances hold only immutable values built before them, so they can
+    never be in a reference cycle and the cyclic collector need not track them.
 
     Returns ``cls`` itself when the trick does not apply (slots that are not exactly the
     fields, a ``__post_init__``, or a layout that refuses the ``__class__`` assignment), so
@@ -28,12 +39,13 @@ def fast_constructor(cls: type) -> Callable[..., Any]:
     if cls.__dict__.get("__slots__") != names or hasattr(cls, "__post_init__"):
         return cls
     body = "".join(f"    obj.{name} = {name}\n" for name in names)
+    result = "_untrack(obj)" if untracked and untrack is not None else "obj"
     code = (
         f"def make_{cls.__name__}({', '.join(names)}):\n"
-        f"    obj = _bare()\n{body}    obj.__class__ = _cls\n    return obj\n"
+        f"    obj = _bare()\n{body}    obj.__class__ = _cls\n    return {result}\n"
     )
     bare = type(f"_Bare{cls.__name__}", (), {"__slots__": names})
-    namespace: dict[str, Any] = {"_cls": cls, "_bare": bare}
+    namespace: dict[str, Any] = {"_cls": cls, "_bare": bare, "_untrack": untrack}
     exec(code, namespace)
     make = namespace[f"make_{cls.__name__}"]
     try:
