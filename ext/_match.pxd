@@ -221,6 +221,8 @@ cdef class Matcher:
                             int64_t* vals) except -1
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1
     cdef inline bint _row_holds(self, Py_ssize_t row, const int64_t* vals) noexcept nogil
+    cdef inline void _line_ops(self, const int64_t* start, const int64_t* ops, int64_t text_id,
+                               const int64_t* line, int64_t* vals) noexcept nogil
     cdef inline void _filter_line(self, Py_ssize_t f, const int64_t* line, int64_t* vals) noexcept nogil
     cdef inline bint _filter_row_holds(self, Py_ssize_t row, const int64_t* line) noexcept nogil
     cpdef list match(self, object txn, object member)

@@ -900,7 +900,7 @@ cdef class Matcher:
     cdef int _encode_basket(self, object basket, int64_t* vals) except -1:
         cdef int64_t line[4]
         cdef Py_ssize_t f, r, i, n
-        cdef int64_t qty, price, op
+        cdef int64_t qty, price
         cdef bint exact
         cdef _Fields L = self.line_fields
         cdef const int64_t* slots = self.filter_slots
@@ -922,18 +922,8 @@ cdef class Matcher:
             qty = _int_field(line_obj, exact, L, L_QTY)
             line[2] = price
             line[3] = qty
-            for r in range(self.category_op_start[line[1] + 1], self.category_op_start[line[1] + 2]):
-                op = self.category_ops[r]
-                if op >= 0:
-                    _add_line(vals, slots, op, qty, price)
-                else:
-                    self._filter_line(-1 - op, line, vals)
-            for r in range(self.sku_op_start[line[0] + 1], self.sku_op_start[line[0] + 2]):
-                op = self.sku_ops[r]
-                if op >= 0:
-                    _add_line(vals, slots, op, qty, price)
-                else:
-                    self._filter_line(-1 - op, line, vals)
+            self._line_ops(self.category_op_start, self.category_ops, line[1], line, vals)
+            self._line_ops(self.sku_op_start, self.sku_ops, line[0], line, vals)
             test = self.range_filters
             for r in range(self.n_range_filters):
                 if test[2] <= line[test[1]] <= test[3]:
@@ -942,6 +932,19 @@ cdef class Matcher:
             for r in range(self.n_row_filters):
                 self._filter_line(self.row_filters[r], line, vals)
         return 0
+
+    cdef inline void _line_ops(self, const int64_t* start, const int64_t* ops, int64_t text_id,
+                               const int64_t* line, int64_t* vals) noexcept nogil:
+        """The filters one basket line's category (or sku) id settles: ``f`` counts the line
+        for filter f outright, ``-1 - f`` checks f's rows against the line."""
+        cdef Py_ssize_t r
+        cdef int64_t op
+        for r in range(start[text_id + 1], start[text_id + 2]):
+            op = ops[r]
+            if op >= 0:
+                _add_line(vals, self.filter_slots, op, line[3], line[2])
+            else:
+                self._filter_line(-1 - op, line, vals)
 
     cdef inline void _filter_line(self, Py_ssize_t f, const int64_t* line, int64_t* vals) noexcept nogil:
         """Add the line to filter ``f``'s sums if one of the filter's rows holds for it."""
