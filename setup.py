@@ -1,5 +1,5 @@
-"""Build the compiled core: the matcher (ext/) and the decision walk (engine/walk.py with its
-record builder, engine/_records.pyx).
+"""Build the compiled core: the matcher (ext/), the decision walk (engine/walk.py with its
+record builder, engine/_records.pyx) and the server's RESP packer (server/_resp.pyx).
 
 Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
 annotation beside each ``.pyx``) without touching the sources.
@@ -22,6 +22,7 @@ directives = {
     "embedsignature": True,
 }
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+optimise = ["-O0", "-g"] if DEBUG else ["-O3"]
 if DEBUG:
     directives["linetrace"] = True
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
@@ -34,7 +35,7 @@ extensions = [
         ["ext/_match.pyx"],
         include_dirs=[np.get_include()],
         define_macros=macros,
-        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+        extra_compile_args=optimise,
     ),
 ]
 
@@ -48,7 +49,7 @@ for module in modules:
 # the .pxd beside it; where the extension is not built, the same source imports as Python.
 walk = cythonize(
     [
-        Extension(name, [source], extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"])
+        Extension(name, [source], extra_compile_args=optimise)
         for name, source in (
             ("walk", "engine/walk.py"),
             ("_records", "engine/_records.pyx"),
@@ -62,4 +63,13 @@ walk = cythonize(
 for module in walk:
     module.name = f"tessera.engine.{module.name}"
 
-setup(ext_modules=modules + walk)
+# The server's one compiled piece: the RESP packer its Redis commands go through.
+server = cythonize(
+    [Extension("_resp", ["server/_resp.pyx"], extra_compile_args=optimise)],
+    compiler_directives=directives,
+    annotate=DEBUG,
+)
+for module in server:
+    module.name = f"tessera.server.{module.name}"
+
+setup(ext_modules=modules + walk + server)

@@ -1,9 +1,15 @@
-"""The short way a plain client sends the store's scripts, and who keeps the long way."""
+"""The short way a plain client sends the store's scripts, who keeps the long way, and the
+packer both ways share."""
 
 from __future__ import annotations
 
+import hiredis
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
+from tessera.server import _resp
+from tessera.server.resp import pack_command
 from tessera.server.service.redis_client import redis_client as service_client
 from tessera.server.wallets.direct import direct_capable, script_sender
 
@@ -41,3 +47,34 @@ def test_a_script_error_comes_through_as_redis_py_raises_it(redis_client):
         send([], [])
     with pytest.raises(TypeError):  # hiredis packs no None: the store turns this into a bug
         send([], [None])
+
+
+PACKABLE = st.one_of(
+    st.text(max_size=80),
+    st.binary(max_size=80),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+
+
+@given(st.lists(PACKABLE, max_size=70))
+def test_the_packer_writes_what_hiredis_writes(items):
+    command = tuple(items)
+    assert pack_command(command) == hiredis.pack_command(command)
+
+
+@pytest.mark.parametrize(
+    "odd", [1.5, float("inf"), True, None, bytearray(b"x"), memoryview(b"ab"), ["a"]]
+)
+def test_other_arguments_are_packed_or_refused_as_hiredis_does(odd):
+    command = ("SET", "k", odd, 7)
+    try:
+        expected = hiredis.pack_command(command)
+    except TypeError as exc:
+        with pytest.raises(TypeError, match=str(exc)):
+            pack_command(command)
+    else:
+        assert pack_command(command) == expected
+
+
+def test_the_compiled_packer_is_the_one_in_use():
+    assert pack_command is _resp.pack_command  # not the fallback to hiredis

@@ -7,11 +7,12 @@ wrapper and per-command observability hooks.  The service's threads are a fixed 
 :class:`ServiceRedis` lets each thread keep one connection of the pool for itself and send
 commands on it directly; pipelines, pub/sub and scripts work as with ``redis.Redis``.
 
-A plain command (no per-call options but the routing ``keys``) is then packed by hiredis
-in one call and its reply read on that connection, skipping redis-py's generic packer,
-which looks at every argument in Python: for the authorise script's sixty-odd arguments
-that halves the client's CPU per command.  The reply goes through the command's response
-callback and the connection's deadline-aware read, as before.
+A plain command (no per-call options but the routing ``keys``) is then packed in one call
+(:func:`~tessera.server.resp.pack_command`, byte for byte as hiredis packs it) and its reply
+read on that connection, skipping redis-py's generic packer, which looks at every argument
+in Python: for the authorise script's sixty-odd arguments that halves the client's CPU per
+command.  The reply goes through the command's response callback and the connection's
+deadline-aware read, as before.
 
 A connection that fails is disconnected by redis-py itself (reads and sends disconnect on
 any error), so the next command on it reconnects and never reads a stale reply.  When a
@@ -30,14 +31,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import hiredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..resp import pack_command as _pack
 from .deadlines import connection_class
 
-_pack = hiredis.pack_command
 # The one per-call option of a plain command: the keys redis-py's client-side cache reads.
 _KEYS_ONLY = frozenset(("keys",))
 
