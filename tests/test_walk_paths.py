@@ -27,6 +27,7 @@ from tessera.engine import decision as D
 from tessera.engine import walk
 from tessera.engine.compiler import compile_source
 from tessera.engine.counters import MemoryCounters
+from tessera.engine.dumps import dumps
 from tessera.engine.model import BasketLine, MemberState, Redeem, Transaction
 from tessera.engine.reference import Reference
 
@@ -198,7 +199,9 @@ def run(walker, compiled, txns, members) -> list[bytes]:
         member = members.get(txn.member)
         decision = walker.decide(txn, member, compiled.match(txn, member), counters)
         counters.consume(decision)
-        out.append(orjson.dumps(decision) + repr(decision).encode())
+        written = orjson.dumps(decision)
+        assert dumps(decision) == written  # through engine._records.plain
+        out.append(written + repr(decision).encode())
     return out
 
 
@@ -317,3 +320,34 @@ def test_the_built_walk_is_the_one_imported():
     if not built:
         pytest.skip("the walk is not compiled in this checkout")
     assert walk.__file__ != str(WALK_SOURCE) and walk.__file__.endswith(".so")
+
+
+def test_plain_writes_every_dataclass_as_orjson_does():
+    txn = Transaction(
+        "t1", SAT_0930, 1_250, "m1", "EUR", "M1",
+        basket=(BasketLine("A1", "coffee", 2, 300), BasketLine("B1", "cake", 1, 650)),
+        redeem=Redeem("cash", 200),
+    )
+    fields = tuple(getattr(txn, f.name) for f in dataclasses.fields(txn))
+    assert dumps(fields) == orjson.dumps(fields)
+    assert dumps({"t": txn}) == orjson.dumps({"t": txn})  # too many fields for a layout
+
+    @dataclasses.dataclass
+    class Open:  # no slots: its fields read as attributes
+        a: int
+        b: list = dataclasses.field(default_factory=list)
+
+    assert dumps([Open(1, [Open(2)])]) == orjson.dumps([Open(1, [Open(2)])])
+    assert records.plain(D.FunderLine("program", 3, 4)) == {
+        "funder": "program", "amount": 3, "points": 4,
+    }
+
+
+def test_plain_refuses_what_orjson_refuses():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps([object()])
+    with pytest.raises(TypeError):
+        records.plain(D.FunderLine)  # the class, not an instance
+    empty = object.__new__(D.Skipped)  # a slot never set
+    with pytest.raises(AttributeError, match=r"Skipped\.rule"):
+        records.plain(empty)

@@ -40,6 +40,7 @@ from tessera.engine import program as P
 from tessera.engine.compiler import CompiledProgram
 from tessera.engine.counters import period_key
 from tessera.engine.decision import Applied, Decision, EffectResult
+from tessera.engine.dumps import dumps
 from tessera.engine.errors import InternalError, TesseraError
 from tessera.engine.model import MemberState, Transaction
 from tessera.engine.reference import Reference
@@ -251,7 +252,7 @@ _TXN_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Transacti
 
 def payload_hash(txn: Transaction, capture: bool) -> str:
     """The idempotency fingerprint of an authorisation request."""
-    body = orjson.dumps(_TXN_FIELDS(txn))
+    body = dumps(_TXN_FIELDS(txn))
     return hashlib.blake2b(body + (b"|sale" if capture else b"|hold"), digest_size=16).hexdigest()
 
 
@@ -712,7 +713,7 @@ class WalletStore:
         for name, wallet in purses.items():
             if name in balances:
                 balances[name] = wallet.spendable(now)
-        answer = {  # the decision's parts are dataclasses: orjson writes them as they are
+        answer = {  # the decision's parts are dataclasses: written as orjson writes them
             "op": "authorize",
             "txn_id": txn_id,
             "member": member,
@@ -765,7 +766,7 @@ class WalletStore:
             member,
             payload_hash(txn, capture),
             orjson.dumps(rec),
-            orjson.dumps(answer),
+            dumps(answer),
             orjson.dumps(lines) if lines else "",
             hold_entry(member, txn_id),
             snapshot.version,
