@@ -1,5 +1,6 @@
 """Build the compiled core: the matcher (ext/), the decision walk (engine/walk.py with its
-record builder, engine/_records.pyx) and the server's RESP packer (server/_resp.pyx).
+record builder, engine/_records.pyx), the server's RESP packer (server/_resp.pyx) and the
+wallet store (server/wallets/store.py, buckets.py).
 
 Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
 annotation beside each ``.pyx``) without touching the sources.
@@ -63,7 +64,10 @@ walk = cythonize(
 for module in walk:
     module.name = f"tessera.engine.{module.name}"
 
-# The server's one compiled piece: the RESP packer its Redis commands go through.
+# The server's RESP packer (server/_resp.pyx); and the wallet store's hot path, plain Python
+# modules that Cython compiles as they stand (the same sources import as Python where they
+# are not built).  These keep Python's own indexing and division: they are not written for
+# the matcher's unchecked directives.
 server = cythonize(
     [Extension("_resp", ["server/_resp.pyx"], extra_compile_args=optimise)],
     compiler_directives=directives,
@@ -71,5 +75,15 @@ server = cythonize(
 )
 for module in server:
     module.name = f"tessera.server.{module.name}"
+wallets = cythonize(
+    [
+        Extension(name, [f"server/wallets/{name}.py"], extra_compile_args=optimise)
+        for name in ("store", "buckets")
+    ],
+    compiler_directives={"language_level": "3", "embedsignature": True},
+    annotate=DEBUG,
+)
+for module in wallets:
+    module.name = f"tessera.server.wallets.{module.name}"
 
-setup(ext_modules=modules + walk + server)
+setup(ext_modules=modules + walk + server + wallets)

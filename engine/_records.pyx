@@ -260,3 +260,41 @@ cdef object _plain_first(object obj):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)}
     _WRITTEN[cls] = layout
     return _fields(layout, obj)
+
+
+def jsonable(obj):
+    """``orjson.loads(orjson.dumps(obj))`` without the text in between, for the values a
+    decision is made of: dicts with str keys, lists and tuples (as lists), dataclasses (as
+    dicts of their fields), str, int, float, bool and None."""
+    return _jsonable(obj)
+
+
+cdef object _jsonable(object obj):
+    cls = type(obj)
+    if cls is str or cls is int or obj is None or cls is bool or cls is float:
+        return obj
+    if cls is list or cls is tuple:
+        return [_jsonable(item) for item in obj]
+    cdef dict out
+    if cls is dict:
+        out = {}
+        for key, value in (<dict>obj).items():
+            if type(key) is not str:
+                raise TypeError("Dict key must be str")
+            out[key] = _jsonable(value)
+        return out
+    cdef _Layout layout = _WRITTEN.get(cls)
+    if layout is None:
+        out = _plain_first(obj)  # a dataclass, or TypeError
+        for key, value in out.items():
+            out[key] = _jsonable(value)
+        return out
+    out = {}
+    cdef char* base = <char*><PyObject*>obj
+    cdef PyObject* field
+    for i in range(layout.count):
+        field = (<PyObject**>(base + layout.offsets[i]))[0]
+        if field is NULL:
+            raise AttributeError(f"{layout.cls.__name__}.{layout.names[i]} is not set")
+        out[layout.names[i]] = _jsonable(<object>field)
+    return out

@@ -27,7 +27,7 @@ from tessera.engine import decision as D
 from tessera.engine import walk
 from tessera.engine.compiler import compile_source
 from tessera.engine.counters import MemoryCounters
-from tessera.engine.dumps import dumps
+from tessera.engine.dumps import dumps, jsonable
 from tessera.engine.model import BasketLine, MemberState, Redeem, Transaction
 from tessera.engine.reference import Reference
 
@@ -201,6 +201,7 @@ def run(walker, compiled, txns, members) -> list[bytes]:
         counters.consume(decision)
         written = orjson.dumps(decision)
         assert dumps(decision) == written  # through engine._records.plain
+        assert jsonable(decision) == orjson.loads(written)
         out.append(written + repr(decision).encode())
     return out
 
@@ -343,6 +344,20 @@ def test_plain_writes_every_dataclass_as_orjson_does():
     }
 
 
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5)
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda inner: st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_jsonable_reads_back_what_orjson_writes(value):
+    assert jsonable(value) == orjson.loads(orjson.dumps(value))
+
+
 def test_plain_refuses_what_orjson_refuses():
     with pytest.raises(TypeError, match="not JSON serializable"):
         dumps([object()])
@@ -351,3 +366,8 @@ def test_plain_refuses_what_orjson_refuses():
     empty = object.__new__(D.Skipped)  # a slot never set
     with pytest.raises(AttributeError, match=r"Skipped\.rule"):
         records.plain(empty)
+    for odd in ({1: "a"}, {"a": {2, 3}}, [b"x"]):
+        with pytest.raises(TypeError):
+            orjson.dumps(odd)
+        with pytest.raises(TypeError):
+            jsonable(odd)

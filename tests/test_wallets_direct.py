@@ -3,6 +3,8 @@ packer both ways share."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hiredis
 import pytest
 import redis
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from tessera.server import _resp
 from tessera.server.resp import pack_command
 from tessera.server.service.redis_client import redis_client as service_client
+from tessera.server.wallets import buckets, store
 from tessera.server.wallets.direct import direct_capable, script_sender
 
 pytest_plugins = ["tests.conftest_redis"]  # the redis-server fixtures
@@ -78,3 +81,11 @@ def test_other_arguments_are_packed_or_refused_as_hiredis_does(odd):
 
 def test_the_compiled_packer_is_the_one_in_use():
     assert pack_command is _resp.pack_command  # not the fallback to hiredis
+
+
+def test_the_built_store_is_the_one_imported():
+    for module in (store, buckets):
+        here = Path(module.__file__).parent
+        name = module.__name__.rsplit(".", 1)[1]
+        assert list(here.glob(f"{name}.*.so")), f"{name} is not compiled in this checkout"
+        assert module.__file__.endswith(".so")

@@ -35,7 +35,7 @@ def reserve_and_die(cluster_harness: Harness, transaction) -> tuple[list[str], l
     """What a client does on Cluster up to its crash: claim, reserve, and nothing more."""
     store = cluster_harness.store
     decision, snapshot = cluster_harness.decide(transaction)
-    args, budgets = store._prepare(transaction, decision, snapshot, False)
+    args, budgets, _ = store._prepare(transaction, decision, snapshot, False)
     store._run("claim", [store.keys.claim(transaction.txn_id)], [transaction.member, "claim"])
     for b in budgets:
         store._set_reservation(b, transaction.member, b["d"], int(time.time()))

@@ -40,7 +40,7 @@ from tessera.engine import program as P
 from tessera.engine.compiler import CompiledProgram
 from tessera.engine.counters import period_key
 from tessera.engine.decision import Applied, Decision, EffectResult
-from tessera.engine.dumps import dumps
+from tessera.engine.dumps import dumps, jsonable
 from tessera.engine.errors import InternalError, TesseraError
 from tessera.engine.model import MemberState, Transaction
 from tessera.engine.reference import Reference
@@ -459,7 +459,7 @@ class WalletStore:
         (``held``, or ``captured`` with ``capture=True``).  The same request again returns
         the same result; :class:`StateChanged` (and its kinds) asks for a new decision.
         """
-        args, budgets = self._prepare(txn, decision, snapshot, capture)
+        args, budgets, answer = self._prepare(txn, decision, snapshot, capture)
         member, txn_id = txn.member, txn.txn_id
         k = self.keys
         keys = self._member_keys(member, txn_id)
@@ -467,11 +467,13 @@ class WalletStore:
             keys.append(k.claim(txn_id))
             for b in budgets:
                 keys.append(k.budget(b["r"]))
-            return orjson.loads(_answer(self._run("authorize", keys, args), args))
+            return _answer(self._run("authorize", keys, args), answer)
         keys.append(k.fences(member))
         # Reservations carry the store's clock (when they were made), which is what
         # reconciliation's grace period is measured on.
-        return self._authorize_on_cluster(member, txn_id, keys, args, budgets, int(time.time()))
+        return self._authorize_on_cluster(
+            member, txn_id, keys, args, budgets, answer, int(time.time())
+        )
 
     def authorize_many(
         self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
@@ -486,37 +488,38 @@ class WalletStore:
                 except TesseraError as exc:
                     out.append(exc)
             return out
-        calls: list[tuple[int, list[str], list[object]]] = []
+        calls: list[tuple[int, list[str], list[object], dict[str, Any]]] = []
         results: list[dict[str, Any] | TesseraError | None] = [None] * len(items)
         for i, (txn, decision, snapshot) in enumerate(items):
             try:
-                args, budgets = self._prepare(txn, decision, snapshot, capture)
+                args, budgets, answer = self._prepare(txn, decision, snapshot, capture)
             except TesseraError as exc:
                 results[i] = exc
                 continue
             keys = [*self._member_keys(txn.member, txn.txn_id), self.keys.claim(txn.txn_id)]
             for b in budgets:
                 keys.append(self.keys.budget(b["r"]))
-            calls.append((i, keys, args))
+            calls.append((i, keys, args, answer))
         script = self._scripts["authorize"]
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
-            for _, keys, args in calls:
+            for _, keys, args, _ in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             try:
                 replies = pipe.execute(raise_on_error=False)
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {exc}") from None
             missing = []
-            for (i, keys, args), reply in zip(calls, replies, strict=True):
+            for call, reply in zip(calls, replies, strict=True):
+                i = call[0]
                 if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
-                    missing.append((i, keys, args))
+                    missing.append(call)
                 elif isinstance(reply, redis.ResponseError):
                     results[i] = _translate(reply)
                 elif isinstance(reply, Exception):
                     results[i] = StoreUnavailable(f"redis: {reply}")
                 else:
-                    results[i] = orjson.loads(_answer(reply, args))
+                    results[i] = _answer(reply, call[3])
             if not missing:
                 break
             # The server forgot the script (restart, fail-over): load it, send those again.
@@ -531,6 +534,7 @@ class WalletStore:
         keys: list[str],
         args: list[object],
         budgets: list[dict[str, Any]],
+        answer: dict[str, Any],
         now: int,
     ) -> dict[str, Any]:
         self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
@@ -545,7 +549,7 @@ class WalletStore:
             raise
         if len(reply) > 1:  # a replay
             self._release(reserved, member, now)  # this attempt's reservations, not the original's
-        return orjson.loads(_answer(reply, args))
+        return _answer(reply, answer)
 
     def _set_reservation(
         self, b: Mapping[str, Any], member: str, delta: int, now: int, mode: str = "set"
@@ -567,9 +571,9 @@ class WalletStore:
 
     def _prepare(
         self, txn: Transaction, decision: Decision, snapshot: Snapshot, capture: bool
-    ) -> tuple[list[object], list[dict[str, Any]]]:
+    ) -> tuple[list[object], list[dict[str, Any]], dict[str, Any]]:
         """Check a decision and work out every change it makes on the snapshot: the
-        authorise script's arguments, and the budgets it spends."""
+        authorise script's arguments, the budgets it spends, and the answer it stores."""
         program = self.program
         member = self._check_member(txn.member)
         txn_id = self._check_txn_id(txn.txn_id)
@@ -713,7 +717,8 @@ class WalletStore:
         for name, wallet in purses.items():
             if name in balances:
                 balances[name] = wallet.spendable(now)
-        answer = {  # the decision's parts are dataclasses: written as orjson writes them
+        # The answer as the stored JSON reads back: the decision's dataclasses become dicts.
+        answer = jsonable({
             "op": "authorize",
             "txn_id": txn_id,
             "member": member,
@@ -728,7 +733,7 @@ class WalletStore:
             "hold_until": deadline or None,
             "balances": balances,
             "status": "held" if deadline else "captured",
-        }
+        })
         sets: list[object] = []
         dels: list[str] = []
         for wallet in purses.values():
@@ -766,7 +771,7 @@ class WalletStore:
             member,
             payload_hash(txn, capture),
             orjson.dumps(rec),
-            dumps(answer),
+            orjson.dumps(answer),
             orjson.dumps(lines) if lines else "",
             hold_entry(member, txn_id),
             snapshot.version,
@@ -788,7 +793,7 @@ class WalletStore:
         ]
         for bud in budgets:
             args += (bud["kind"], bud["d"], bud["c"])
-        return args, budgets
+        return args, budgets, answer
 
     def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:
         """The wallet credits of one applied rule, each with its funders' shares."""
@@ -1592,10 +1597,10 @@ class WalletStore:
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def _answer(reply: Sequence[Any], args: Sequence[object]) -> bytes:
+def _answer(reply: Sequence[Any], answer: dict[str, Any]) -> dict[str, Any]:
     """The answer of the authorise script: on ``ok`` the one the store sent (the script
     stored it and need not send it back), on ``replay`` the one stored before."""
-    return reply[1] if len(reply) > 1 else args[4]  # type: ignore[return-value]
+    return orjson.loads(reply[1]) if len(reply) > 1 else answer
 
 
 def _translate(exc: redis.ResponseError) -> Exception:
