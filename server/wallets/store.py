@@ -718,7 +718,7 @@ class WalletStore:
             if name in balances:
                 balances[name] = wallet.spendable(now)
         # The answer as the stored JSON reads back: the decision's dataclasses become dicts.
-        answer = jsonable({
+        answer = {
             "op": "authorize",
             "txn_id": txn_id,
             "member": member,
@@ -727,13 +727,13 @@ class WalletStore:
             "discount": decision.discount,
             "redeemed": decision.redeemed,
             "charged": decision.charged,
-            "applied": decision.applied,
-            "skipped": decision.skipped,
-            "redemption": redemption,
+            "applied": jsonable(decision.applied),
+            "skipped": jsonable(decision.skipped),
+            "redemption": jsonable(redemption),
             "hold_until": deadline or None,
             "balances": balances,
             "status": "held" if deadline else "captured",
-        })
+        }
         sets: list[object] = []
         dels: list[str] = []
         for wallet in purses.values():
