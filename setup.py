@@ -1,6 +1,6 @@
 """Build the compiled core: the matcher (ext/), the decision walk (engine/walk.py with its
-record builder, engine/_records.pyx), the server's RESP packer (server/_resp.pyx) and the
-wallet store (server/wallets/store.py, buckets.py).
+record builder, engine/_records.pyx), the server's RESP packer (server/_resp.pyx), the
+wallet store (server/wallets/store.py, buckets.py) and the service's per-call modules.
 
 Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
 annotation beside each ``.pyx``) without touching the sources.
@@ -85,5 +85,17 @@ wallets = cythonize(
 )
 for module in wallets:
     module.name = f"tessera.server.wallets.{module.name}"
+# The service's per-call Python: request and answer conversion, the servicers, the
+# interceptors; compiled the same way.
+service = cythonize(
+    [
+        Extension(name, [f"server/service/{name}.py"], extra_compile_args=optimise)
+        for name in ("convert", "servicers", "interceptors")
+    ],
+    compiler_directives={"language_level": "3", "embedsignature": True},
+    annotate=DEBUG,
+)
+for module in service:
+    module.name = f"tessera.server.service.{module.name}"
 
-setup(ext_modules=modules + walk + server + wallets)
+setup(ext_modules=modules + walk + server + wallets + service)
