@@ -7,7 +7,7 @@ import sys
 import threading
 
 import pytest
-from service_helpers import running
+from service_helpers import running, wait_until
 from tessera.server.service import versions
 
 
@@ -46,6 +46,7 @@ def test_a_loaded_version_is_frozen_without_a_collection_and_the_collector_retur
 ) -> None:
     with running(str(tmp_path)) as r:
         registry = r.service.registry
+        registry.stop()  # no follower to prepare the upload: this test compiles it itself
         active = registry.active
         assert active is not None
         record = registry.versions.get(active.version)
@@ -69,3 +70,41 @@ def test_a_loaded_version_is_frozen_without_a_collection_and_the_collector_retur
         assert seen == [False, False]
         assert gc.get_freeze_count() > frozen + len(runtime.compiled.program.rules)
         assert gc.isenabled()
+
+
+def test_an_upload_is_compiled_ahead_so_that_its_activation_is_a_swap(tmp_path) -> None:
+    with running(str(tmp_path)) as r:
+        registry = r.service.registry
+        active = registry.active
+        assert active is not None
+        record = registry.versions.get(active.version)
+        assert record is not None
+        text = record.source + "\nrule ahead\n  when amount >= 1.00\n  then tag \"ahead\"\n"
+        compiled = versions.compile_with_files(text, record.filename, record.files)
+        other = versions.VersionStore(r.client)  # another process's upload
+        other.upload(compiled, text, record.filename, record.files, "test")
+        wait_until(lambda: compiled.version in registry._cache, what="the upload compiled")
+        prepared = registry._cache[compiled.version]
+        assert registry.active is active  # compiled, not activated
+        compiles: list[str] = []
+        original = versions.compile_with_files
+        try:
+            versions.compile_with_files = lambda *a: compiles.append("again") or original(*a)
+            other.activate(compiled.version)
+            wait_until(lambda: registry.active is prepared, what="the swap")
+        finally:
+            versions.compile_with_files = original
+        assert compiles == []  # the activation compiled nothing
+
+
+def test_an_upload_that_cannot_be_prepared_is_left_to_activation(tmp_path, caplog) -> None:
+    with running(str(tmp_path)) as r:
+        registry = r.service.registry
+        registry.prepare("no-such-version")  # announced, then gone: logged, no raise
+        assert "no-such-version" not in registry._cache
+        assert "preparing uploaded programme version no-such-version" in caplog.text
+        quiet = versions.ProgramRegistry(registry.versions, r.client, prepare_uploads=False)
+        active = registry.active
+        assert active is not None
+        quiet.prepare(active.version)
+        assert not quiet._cache  # told not to compile uploads ahead

@@ -1,11 +1,13 @@
 """Programme versions in Redis, shared by every server process, and the one each process runs.
 
 An upload stores an immutable version (its id is the compiler's hash of the source and its
-data files) with who uploaded it and when.  Activation sets the active version and announces
-it on a pub/sub channel; every process's :class:`ProgramRegistry` compiles the version (once)
-and swaps its :class:`Runtime` with one attribute assignment, so a request that took the
-runtime at its start finishes on that version.  A poll of the active key every second backs
-up the channel (a lost message, a reconnect), which bounds how long a process lags.
+data files) with who uploaded it and when, and announces it: every process's
+:class:`ProgramRegistry` compiles it ahead, into its small cache of versions.  Activation
+sets the active version and announces it on a pub/sub channel; every process swaps its
+:class:`Runtime` with one attribute assignment (compiling the version first if it has not
+yet), so a request that took the runtime at its start finishes on that version.  A poll of
+the active key every second backs up the channel (a lost message, a reconnect), which
+bounds how long a process lags.
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ class VersionStore:
         self.history_key = f"{namespace}{_TAG}:history"
         self.index_key = f"{namespace}{_TAG}:versions"
         self.channel = f"{namespace}tessera:rules:activated"
+        self.uploads = f"{namespace}tessera:rules:uploaded"
         self._activate = client.register_script(_ACTIVATE)
         self._rollback = client.register_script(_ROLLBACK)
 
@@ -197,6 +200,9 @@ class VersionStore:
         self._redis(self.client.hset, self._key(record.version), mapping=fields)
         self._redis(self.client.zadd, self.index_key, {record.version: record.uploaded_at},
                     nx=True)
+        # Serving processes compile what is uploaded ahead of its activation (see
+        # ProgramRegistry), so that activating it is a swap, not a compile.
+        self._redis(self.client.publish, self.uploads, record.version)
         return record, True
 
     def get(self, version: str, missing_ok: bool = False) -> VersionRecord | None:
@@ -248,9 +254,15 @@ class ProgramRegistry:
     """This process's compiled versions and the active one, kept in step with Redis."""
 
     def __init__(
-        self, versions: VersionStore, client: redis.Redis, namespace: str = "", cache: int = 4
+        self,
+        versions: VersionStore,
+        client: redis.Redis,
+        namespace: str = "",
+        cache: int = 4,
+        prepare_uploads: bool = True,
     ) -> None:
         self.versions = versions
+        self.prepare_uploads = prepare_uploads
         self.client = client
         self.namespace = namespace
         self._cache: OrderedDict[str, Runtime] = OrderedDict()
@@ -336,18 +348,32 @@ class ProgramRegistry:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def prepare(self, version: str) -> None:
+        """Compile an uploaded version into the cache before anyone activates it, so that
+        its activation is an atomic swap within milliseconds, not a compile of seconds.  A
+        version that cannot be prepared (gone, or its compile fails) is left to activation,
+        which reports it."""
+        if not self.prepare_uploads:
+            return
+        try:
+            self.runtime(version)
+        except Exception as exc:  # the follower goes on; activation will say what is wrong
+            log.warning("preparing uploaded programme version %s: %s", version, exc)
+
     def _follow(self, poll_seconds: float) -> None:
+        uploads = self.versions.uploads.encode()
         pubsub = None
         failing = False
         while not self._stop.is_set():
             try:
                 if pubsub is None:
                     pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(self.versions.channel)
+                    pubsub.subscribe(self.versions.channel, self.versions.uploads)
                     self.refresh()  # whatever was announced while not subscribed
                 message = pubsub.get_message(timeout=poll_seconds)
+                if message is not None and message.get("channel") == uploads:
+                    self.prepare(message["data"].decode())
                 # A message or a quiet second: read the active key either way.
-                del message
                 self.refresh()
                 failing = False
             except Exception as exc:  # keep following: Redis may come back
