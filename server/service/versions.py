@@ -348,6 +348,11 @@ class ProgramRegistry:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def prepared(self, version: str) -> bool:
+        """Whether ``version`` is compiled in this process (activating it is a swap)."""
+        with self._lock:
+            return version in self._cache
+
     def prepare(self, version: str) -> None:
         """Compile an uploaded version into the cache before anyone activates it, so that
         its activation is an atomic swap within milliseconds, not a compile of seconds.  A
