@@ -239,7 +239,8 @@ def plain(obj):
     return _fields(layout, obj)
 
 
-cdef dict _fields(_Layout layout, object obj):
+cdef dict _fields(_Layout layout, object obj, bint deep=False):
+    """The fields of ``obj`` as a dict; with ``deep`` each value made plain too."""
     cdef dict out = {}
     cdef char* base = <char*><PyObject*>obj
     cdef PyObject* value
@@ -247,7 +248,7 @@ cdef dict _fields(_Layout layout, object obj):
         value = (<PyObject**>(base + layout.offsets[i]))[0]
         if value is NULL:
             raise AttributeError(f"{layout.cls.__name__}.{layout.names[i]} is not set")
-        out[layout.names[i]] = <object>value
+        out[layout.names[i]] = _jsonable(<object>value) if deep else <object>value
     return out
 
 
@@ -284,17 +285,9 @@ cdef object _jsonable(object obj):
             out[key] = _jsonable(value)
         return out
     cdef _Layout layout = _WRITTEN.get(cls)
-    if layout is None:
-        out = _plain_first(obj)  # a dataclass, or TypeError
-        for key, value in out.items():
-            out[key] = _jsonable(value)
-        return out
-    out = {}
-    cdef char* base = <char*><PyObject*>obj
-    cdef PyObject* field
-    for i in range(layout.count):
-        field = (<PyObject**>(base + layout.offsets[i]))[0]
-        if field is NULL:
-            raise AttributeError(f"{layout.cls.__name__}.{layout.names[i]} is not set")
-        out[layout.names[i]] = _jsonable(<object>field)
+    if layout is not None:
+        return _fields(layout, obj, True)
+    out = _plain_first(obj)  # a dataclass, or TypeError
+    for key, value in out.items():
+        out[key] = _jsonable(value)
     return out

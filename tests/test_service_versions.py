@@ -8,7 +8,20 @@ import threading
 
 import pytest
 from service_helpers import running, wait_until
+from tessera.engine.compiler import CompiledProgram
 from tessera.server.service import versions
+
+
+def one_more_rule(
+    registry: versions.ProgramRegistry, name: str
+) -> tuple[versions.VersionRecord, str, CompiledProgram]:
+    """The active version's record, and its source with one more rule, compiled."""
+    active = registry.active
+    assert active is not None
+    record = registry.versions.get(active.version)
+    assert record is not None
+    text = record.source + f'\nrule {name}\n  when amount >= 1.00\n  then tag "{name}"\n'
+    return record, text, versions.compile_with_files(text, record.filename, record.files)
 
 
 def test_compiles_shorten_the_switch_interval_until_the_last_one_ends() -> None:
@@ -47,12 +60,7 @@ def test_a_loaded_version_is_frozen_without_a_collection_and_the_collector_retur
     with running(str(tmp_path)) as r:
         registry = r.service.registry
         registry.stop()  # no follower to prepare the upload: this test compiles it itself
-        active = registry.active
-        assert active is not None
-        record = registry.versions.get(active.version)
-        assert record is not None
-        text = record.source + "\nrule freeze_probe\n  when amount >= 1.00\n  then tag \"probe\"\n"
-        compiled = versions.compile_with_files(text, record.filename, record.files)
+        record, text, compiled = one_more_rule(registry, "freeze_probe")
         registry.versions.upload(compiled, text, record.filename, record.files, "test")
         seen: list[bool] = []
         compile_ = versions.compile_with_files
@@ -76,11 +84,7 @@ def test_an_upload_is_compiled_ahead_so_that_its_activation_is_a_swap(tmp_path) 
     with running(str(tmp_path)) as r:
         registry = r.service.registry
         active = registry.active
-        assert active is not None
-        record = registry.versions.get(active.version)
-        assert record is not None
-        text = record.source + "\nrule ahead\n  when amount >= 1.00\n  then tag \"ahead\"\n"
-        compiled = versions.compile_with_files(text, record.filename, record.files)
+        record, text, compiled = one_more_rule(registry, "ahead")
         other = versions.VersionStore(r.client)  # another process's upload
         other.upload(compiled, text, record.filename, record.files, "test")
         wait_until(lambda: compiled.version in registry._cache, what="the upload compiled")
