@@ -114,6 +114,19 @@ cdef extern from *:
             if (k == v || (hashes[i] == h && tessera_str_eq(k, v))) return ids[i];
         }
     }
+    /* The same for an object whose hash `h` is known (a set's entry keeps it). */
+    static int64_t tessera_probe_hashed(PyObject *v, Py_ssize_t h, PyObject *const *keys,
+                                        const Py_ssize_t *hashes, const int64_t *ids,
+                                        Py_ssize_t mask) {
+        Py_ssize_t i;
+        PyObject *k;
+        if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_READY(v)) return -3;
+        for (i = h & mask;; i = (i + 1) & mask) {
+            k = keys[i];
+            if (k == NULL) return -1;
+            if (k == v || (hashes[i] == h && tessera_str_eq(k, v))) return ids[i];
+        }
+    }
     /* An exact int small enough to read without a call: 1 and the value in *out, else 0. */
     static CYTHON_INLINE int tessera_small_int(PyObject *o, int64_t *out) {
         if (!PyLong_CheckExact(o)) return 0;
@@ -150,6 +163,20 @@ cdef extern from *:
     PyObject* tessera_slot(PyObject* obj, Py_ssize_t offset) noexcept
     int64_t tessera_probe(PyObject* v, PyObject** keys, Py_ssize_t* hashes, int64_t* ids,
                           Py_ssize_t mask) noexcept
+    int64_t tessera_probe_hashed(PyObject* v, Py_ssize_t h, PyObject** keys, Py_ssize_t* hashes,
+                                 int64_t* ids, Py_ssize_t mask) noexcept
+
+
+cdef extern from "Python.h":
+    # A set's table, walked in place (cpython/setobject.h): entries hold their key's hash.
+    ctypedef struct setentry:
+        PyObject* key
+        Py_ssize_t hash
+    ctypedef struct PySetObject:
+        Py_ssize_t used
+        Py_ssize_t mask
+        setentry* table
+    PyObject* _PySet_Dummy  # the key of a removed entry
 
 
 # Fields the encoder reads, by position in these tuples.
@@ -327,6 +354,30 @@ cdef inline int64_t _id_of(_Ids table, object value) except -2:
     if found != -3:
         return found
     return _id_slow(table, value)
+
+
+cdef int _frozenset_bits(PyObject* names, _Ids bits, int64_t* words) except -1:
+    """Set the bit of each of the frozenset ``names`` that ``bits`` numbers in ``words``.
+
+    The set's table is walked in place, each entry's hash reused for the probe: what
+    iterating it gives (a frozenset cannot change meanwhile) without a call per element."""
+    cdef PySetObject* table = <PySetObject*>names
+    cdef setentry* entry = table.table
+    cdef Py_ssize_t left = table.used
+    cdef PyObject* key
+    cdef int64_t bit
+    while left > 0:
+        key = entry.key
+        if key != NULL and key != _PySet_Dummy:
+            left -= 1
+            bit = tessera_probe_hashed(key, entry.hash, bits.keys, bits.hashes, bits.ids,
+                                       bits.mask)
+            if bit == -3:
+                bit = _id_slow(bits, <object>key)
+            if bit >= 0:
+                words[bit >> 6] |= <int64_t>((<uint64_t>1) << (bit & 63))
+        entry += 1
+    return 0
 
 
 cdef inline object _lookup(object mapping, object key, object default):
@@ -906,11 +957,7 @@ cdef class Matcher:
             value = _read(member, m_exact, M, M_SEGMENTS)
             slot = self.s_segments
             if type(value) is frozenset:
-                if len(<frozenset>value):
-                    for name in <frozenset>value:
-                        bit = _id_of(self.segment_bits, name)
-                        if bit >= 0:
-                            vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
+                _frozenset_bits(<PyObject*>value, self.segment_bits, &vals[slot])
             elif len(value):
                 for name in value:
                     bit = _id_of(self.segment_bits, name)
