@@ -209,9 +209,6 @@ DEF L_CATEGORY = 1
 DEF L_UNIT_PRICE = 2
 DEF L_QTY = 3
 
-# OP_TEXT's argument indexes engine.layout.TEXT_FIELDS; these are the matching fields.
-cdef Py_ssize_t TEXT_FIELD[5]
-TEXT_FIELD[:] = [T_CURRENCY, T_COUNTRY, T_MERCHANT, T_TERMINAL, T_CARD_BIN]
 
 
 cdef class _Fields:
@@ -901,11 +898,22 @@ cdef class Matcher:
         if self.s_text[2] >= 0 or self.s_groups >= 0:
             merchant_id = _text_field(txn, t_exact, T, T_MERCHANT,
                                       <_Ids>PyTuple_GET_ITEM(self.text_ids, 2))
-        for i in range(5):
-            slot = self.s_text[i]
-            if slot >= 0:
-                vals[slot] = merchant_id if i == 2 else _text_field(
-                    txn, t_exact, T, TEXT_FIELD[i], <_Ids>PyTuple_GET_ITEM(self.text_ids, i))
+        # OP_TEXT's argument indexes engine.layout.TEXT_FIELDS (currency, country, merchant,
+        # terminal, card_bin); written out rather than looped, each with its own constants.
+        if self.s_text[0] >= 0:
+            vals[self.s_text[0]] = _text_field(txn, t_exact, T, T_CURRENCY,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 0))
+        if self.s_text[1] >= 0:
+            vals[self.s_text[1]] = _text_field(txn, t_exact, T, T_COUNTRY,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 1))
+        if self.s_text[2] >= 0:
+            vals[self.s_text[2]] = merchant_id
+        if self.s_text[3] >= 0:
+            vals[self.s_text[3]] = _text_field(txn, t_exact, T, T_TERMINAL,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 3))
+        if self.s_text[4] >= 0:
+            vals[self.s_text[4]] = _text_field(txn, t_exact, T, T_CARD_BIN,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 4))
         if self.s_groups >= 0 and merchant_id >= 0 and merchant_id < self.group_rows:
             for w in range(self.groups_words):
                 vals[self.s_groups + w] = <int64_t>self.group_masks[merchant_id * self.group_words + w]
