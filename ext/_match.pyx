@@ -790,6 +790,14 @@ cdef class Matcher:
         return np.asarray(guards, dtype=np.int64).reshape(-1)
 
     @property
+    def general_layout(self) -> dict:
+        """How many general-block slots each reading takes: ``paired`` (at most two
+        breakpoints), ``quad`` (three or four), ``dense`` (one word, read by value) and
+        ``searched`` (the rest), so that tests can tell which path a programme exercises."""
+        return {"paired": self.g_n_pairs, "quad": self.g_n_quads, "dense": self.g_n_dense,
+                "searched": self.g_n_slots}
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the predicate tables (arrays and dictionaries) and those derived here."""
         import sys
