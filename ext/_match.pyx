@@ -210,7 +210,6 @@ DEF L_UNIT_PRICE = 2
 DEF L_QTY = 3
 
 
-
 cdef class _Fields:
     """Reads the slots of one model class at their offsets, skipping attribute lookup.
 
@@ -470,9 +469,9 @@ def _pack_literals(tables):
 
 def _dense_rows(slot, bps, table):
     """``[slot, low, span, span + 1 rows]`` of a one-word general slot whose breakpoints lie
-    close together: row ``i`` holds for the value ``low + i`` (values at or below ``low``
-    read row 0, those at or above ``low + span`` the last), so a value finds its row by one
-    subtraction instead of comparisons with each breakpoint."""
+    close together: entry ``i`` is the row of bits for the value ``low + i`` (a value at or
+    below ``low`` reads entry 0, one at or above ``low + span`` the last), so a value finds
+    its row by one subtraction instead of a comparison with each breakpoint."""
     low = int(bps[0]) - 1  # breakpoints never hold INT64_MIN: no overflow
     span = int(bps[len(bps) - 1]) - low
     points = [int(b) for b in bps]
@@ -546,7 +545,6 @@ cdef class Matcher:
         self._load_anchors(tables)
         self.n_general = len(tables["general_rows"])
         self.general_rows = self._i64(tables["general_rows"])
-        rules = np.asarray(tables["row_rule"], dtype=np.int64)
         self.g_rule = self._i64(rules[np.asarray(tables["general_rows"], dtype=np.int64)])
         # General rows without residual literals: surviving the block is matching.
         plain = np.zeros(max(tables["g_words"], 1), dtype=np.uint64)
