@@ -7,6 +7,7 @@ cdef enum LiteralKind:
     LIT_INTERVALS = 0
     LIT_ANY = 1
     LIT_NONE = 2
+    LIT_RANGE = 3  # the matcher's own: one interval, its bounds in the literal itself
 
 cdef enum EncodeOp:
     OP_AMOUNT = 1
@@ -197,6 +198,9 @@ cdef class Matcher:
     cdef const uint64_t* q_tables  # 5 rows per slot (rows past the last repeat it)
     cdef const int64_t* p_pack  # one word: per pair slot, 2 breakpoints, 3 rows (bit patterns)
     cdef const int64_t* q_pack  # one word: per quad slot, 4 breakpoints, 5 rows
+    cdef Py_ssize_t g_n_dense  # one word: slots of 3+ breakpoints within a small span
+    cdef const int64_t* d_pack  # per dense slot: slot, low, span, span + 1 rows by value
+    cdef const int64_t* g_rule  # per general row (bit): its rule's walk index
     cdef Py_ssize_t g_n_slots  # the other slots
     cdef const int64_t* g_slot
     cdef const int64_t* g_bp_start

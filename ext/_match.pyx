@@ -16,11 +16,11 @@ from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.long cimport PyLong_FromSsize_t
 from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 
+import bisect
 import sys
 
 import numpy as np
@@ -30,6 +30,7 @@ DEF MAX_WHOLE_ATTR = 9000000000000  # whole custom numbers this large still fit 
 DEF DAY = 86400
 DEF DIRECT_SLACK = 4096  # an anchor index is a direct table when its key span is this small
 DEF SPARSE_IDS = 4096  # text dictionaries up to this many keys get quarter-full tables
+DEF DENSE_SPAN = 64  # a general slot whose breakpoints span this few values is read by value
 
 
 cdef extern from *:
@@ -113,6 +114,19 @@ cdef extern from *:
             if (k == v || (hashes[i] == h && tessera_str_eq(k, v))) return ids[i];
         }
     }
+    /* The same for an object whose hash `h` is known (a set's entry keeps it). */
+    static int64_t tessera_probe_hashed(PyObject *v, Py_ssize_t h, PyObject *const *keys,
+                                        const Py_ssize_t *hashes, const int64_t *ids,
+                                        Py_ssize_t mask) {
+        Py_ssize_t i;
+        PyObject *k;
+        if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_READY(v)) return -3;
+        for (i = h & mask;; i = (i + 1) & mask) {
+            k = keys[i];
+            if (k == NULL) return -1;
+            if (k == v || (hashes[i] == h && tessera_str_eq(k, v))) return ids[i];
+        }
+    }
     /* An exact int small enough to read without a call: 1 and the value in *out, else 0. */
     static CYTHON_INLINE int tessera_small_int(PyObject *o, int64_t *out) {
         if (!PyLong_CheckExact(o)) return 0;
@@ -126,6 +140,10 @@ cdef extern from *:
         {
             Py_ssize_t size = Py_SIZE(o);
             const digit *d = ((PyLongObject *)o)->ob_digit;
+            /* One digit (below 2**30: amounts, counts, prices) and two (epoch seconds) are
+               nearly all the ints read, so they are tested before the general switch. */
+            if (size == 1) { *out = (int64_t)d[0]; return 1; }
+            if (size == 2) { *out = (int64_t)(((uint64_t)d[1] << PyLong_SHIFT) | d[0]); return 1; }
             switch (size) {
             case 0: *out = 0; return 1;
             case 1: *out = (int64_t)d[0]; return 1;
@@ -145,6 +163,20 @@ cdef extern from *:
     PyObject* tessera_slot(PyObject* obj, Py_ssize_t offset) noexcept
     int64_t tessera_probe(PyObject* v, PyObject** keys, Py_ssize_t* hashes, int64_t* ids,
                           Py_ssize_t mask) noexcept
+    int64_t tessera_probe_hashed(PyObject* v, Py_ssize_t h, PyObject** keys, Py_ssize_t* hashes,
+                                 int64_t* ids, Py_ssize_t mask) noexcept
+
+
+cdef extern from "Python.h":
+    # A set's table, walked in place (cpython/setobject.h): entries hold their key's hash.
+    ctypedef struct setentry:
+        PyObject* key
+        Py_ssize_t hash
+    ctypedef struct PySetObject:
+        Py_ssize_t used
+        Py_ssize_t mask
+        setentry* table
+    PyObject* _PySet_Dummy  # the key of a removed entry
 
 
 # Fields the encoder reads, by position in these tuples.
@@ -176,10 +208,6 @@ DEF L_SKU = 0
 DEF L_CATEGORY = 1
 DEF L_UNIT_PRICE = 2
 DEF L_QTY = 3
-
-# OP_TEXT's argument indexes engine.layout.TEXT_FIELDS; these are the matching fields.
-cdef Py_ssize_t TEXT_FIELD[5]
-TEXT_FIELD[:] = [T_CURRENCY, T_COUNTRY, T_MERCHANT, T_TERMINAL, T_CARD_BIN]
 
 
 cdef class _Fields:
@@ -324,6 +352,30 @@ cdef inline int64_t _id_of(_Ids table, object value) except -2:
     return _id_slow(table, value)
 
 
+cdef int _frozenset_bits(PyObject* names, _Ids bits, int64_t* words) except -1:
+    """Set the bit of each of the frozenset ``names`` that ``bits`` numbers in ``words``.
+
+    The set's table is walked in place, each entry's hash reused for the probe: what
+    iterating it gives (a frozenset cannot change meanwhile) without a call per element."""
+    cdef PySetObject* table = <PySetObject*>names
+    cdef setentry* entry = table.table
+    cdef Py_ssize_t left = table.used
+    cdef PyObject* key
+    cdef int64_t bit
+    while left > 0:
+        key = entry.key
+        if key != NULL and key != _PySet_Dummy:
+            left -= 1
+            bit = tessera_probe_hashed(key, entry.hash, bits.keys, bits.hashes, bits.ids,
+                                       bits.mask)
+            if bit == -3:
+                bit = _id_slow(bits, <object>key)
+            if bit >= 0:
+                words[bit >> 6] |= <int64_t>((<uint64_t>1) << (bit & 63))
+        entry += 1
+    return 0
+
+
 cdef inline object _lookup(object mapping, object key, object default):
     """``mapping.get(key, default)``, without a method call for a plain dict."""
     if type(mapping) is dict:
@@ -399,6 +451,35 @@ def _pack_rows(slots, bps, tables, width):
                           axis=1).reshape(-1)
 
 
+def _pack_literals(tables):
+    """Per literal ``(kind, slot, pool offset, length)``, one read; a test of one interval
+    (most are: a window, a threshold) is ``(LIT_RANGE, slot, low, high)``, its bounds inline."""
+    kinds = np.asarray(tables["lit_kind"], dtype=np.int64).reshape(-1)
+    offsets = np.asarray(tables["lit_off"], dtype=np.int64).reshape(-1)
+    lengths = np.asarray(tables["lit_len"], dtype=np.int64).reshape(-1)
+    pool = np.asarray(tables["pool"], dtype=np.int64).reshape(-1)
+    pack = np.stack([kinds, np.asarray(tables["lit_slot"], dtype=np.int64).reshape(-1),
+                     offsets, lengths], axis=1)
+    single = (kinds == LIT_INTERVALS) & (lengths == 1)
+    pack[single, 0] = LIT_RANGE
+    pack[single, 2] = pool[offsets[single]]
+    pack[single, 3] = pool[offsets[single] + 1]
+    return pack
+
+
+def _dense_rows(slot, bps, table):
+    """``[slot, low, span, span + 1 rows]`` of a one-word general slot whose breakpoints lie
+    close together: entry ``i`` is the row of bits for the value ``low + i`` (a value at or
+    below ``low`` reads entry 0, one at or above ``low + span`` the last), so a value finds
+    its row by one subtraction instead of a comparison with each breakpoint."""
+    low = int(bps[0]) - 1  # breakpoints never hold INT64_MIN: no overflow
+    span = int(bps[len(bps) - 1]) - low
+    points = [int(b) for b in bps]
+    rows = table.view(np.int64)
+    by_value = [int(rows[bisect.bisect_right(points, low + i)]) for i in range(span + 1)]
+    return np.asarray([slot, low, span] + by_value, dtype=np.int64)
+
+
 def _csr(lists):
     """``(starts, items)`` of a list of int lists."""
     starts = [0]
@@ -418,7 +499,11 @@ cdef class Matcher:
         self._derived_nbytes = 0
         self.n_slots = tables["n_slots"]
         self.n_rules = tables["n_rules"]
-        self._ints = tuple(range(self.n_rules))
+        rules = np.asarray(tables["row_rule"], dtype=np.int64)
+        if rules.size and rules.min() < 0:
+            raise ValueError("a row's rule has a negative walk index")
+        # Every walk index a result can hold has its int here, so results need no check.
+        self._ints = tuple(range(max(self.n_rules, int(rules.max()) + 1 if rules.size else 0)))
         self._derived_nbytes += 8 * self.n_rules + 32 * max(self.n_rules - 256, 0)
         ops = np.asarray(tables["ops"], dtype=np.int64).reshape(-1, 3)
         self._load_ops(ops)
@@ -453,15 +538,14 @@ cdef class Matcher:
         self.lit_slot = self._i64(tables["lit_slot"])
         self.lit_off = self._i64(tables["lit_off"])
         self.lit_len = self._i64(tables["lit_len"])
-        self.lit_pack = self._i64(np.stack([np.asarray(tables[k], dtype=np.int64).reshape(-1)
-                                            for k in ("lit_kind", "lit_slot", "lit_off", "lit_len")],
-                                           axis=1))
+        self.lit_pack = self._i64(_pack_literals(tables))
         self._derived_nbytes += 32 * len(tables["lit_kind"])
         self.pool = self._i64(tables["pool"])
         self._load_filters(tables)
         self._load_anchors(tables)
         self.n_general = len(tables["general_rows"])
         self.general_rows = self._i64(tables["general_rows"])
+        self.g_rule = self._i64(rules[np.asarray(tables["general_rows"], dtype=np.int64)])
         # General rows without residual literals: surviving the block is matching.
         plain = np.zeros(max(tables["g_words"], 1), dtype=np.uint64)
         starts = np.asarray(tables["row_start"], dtype=np.int64)
@@ -576,11 +660,14 @@ cdef class Matcher:
         p_slot, p_bps, p_tables = [], [], []
         q_slot, q_bps, q_tables = [], [], []
         rest_slot, rest_bp_start, rest_bps, rest_table_start, rest_tables = [], [0], [], [0], []
+        dense = []
         for c in range(len(g_slot)):
             bps = g_bps[g_bp_start[c] : g_bp_start[c + 1]]
             n = len(bps)
             table = g_tables[g_table_start[c] : g_table_start[c] + (n + 1) * words]
-            if n <= 2:
+            if words == 1 and n > 2 and int(bps[n - 1]) - int(bps[0]) < DENSE_SPAN:
+                dense.append(_dense_rows(int(g_slot[c]), bps, table))
+            elif n <= 2:
                 p_slot.append(int(g_slot[c]))
                 p_bps.extend(bps.tolist() + [INT64_MAX] * (2 - n))
                 rows = table.reshape(n + 1, words)
@@ -614,6 +701,9 @@ cdef class Matcher:
             self._derived_nbytes += 8 * (6 * len(p_slot) + 10 * len(q_slot))
         else:
             self.p_pack = self.q_pack = NULL
+        self.g_n_dense = len(dense)
+        self.d_pack = self._i64(np.concatenate(dense) if dense else [])
+        self._derived_nbytes += 8 * sum(len(d) for d in dense)
         self.g_n_slots = len(rest_slot)
         self.g_slot = self._i64(rest_slot)
         self.g_bp_start = self._i64(rest_bp_start)
@@ -696,6 +786,14 @@ cdef class Matcher:
                 per_row[row] = guard
             guards.extend(guard)
         return np.asarray(guards, dtype=np.int64).reshape(-1)
+
+    @property
+    def general_layout(self) -> dict:
+        """How many general-block slots each reading takes: ``paired`` (at most two
+        breakpoints), ``quad`` (three or four), ``dense`` (one word, read by value) and
+        ``searched`` (the rest), so that tests can tell which path a programme exercises."""
+        return {"paired": self.g_n_pairs, "quad": self.g_n_quads, "dense": self.g_n_dense,
+                "searched": self.g_n_slots}
 
     @property
     def nbytes(self) -> int:
@@ -806,11 +904,22 @@ cdef class Matcher:
         if self.s_text[2] >= 0 or self.s_groups >= 0:
             merchant_id = _text_field(txn, t_exact, T, T_MERCHANT,
                                       <_Ids>PyTuple_GET_ITEM(self.text_ids, 2))
-        for i in range(5):
-            slot = self.s_text[i]
-            if slot >= 0:
-                vals[slot] = merchant_id if i == 2 else _text_field(
-                    txn, t_exact, T, TEXT_FIELD[i], <_Ids>PyTuple_GET_ITEM(self.text_ids, i))
+        # OP_TEXT's argument indexes engine.layout.TEXT_FIELDS (currency, country, merchant,
+        # terminal, card_bin); written out rather than looped, each with its own constants.
+        if self.s_text[0] >= 0:
+            vals[self.s_text[0]] = _text_field(txn, t_exact, T, T_CURRENCY,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 0))
+        if self.s_text[1] >= 0:
+            vals[self.s_text[1]] = _text_field(txn, t_exact, T, T_COUNTRY,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 1))
+        if self.s_text[2] >= 0:
+            vals[self.s_text[2]] = merchant_id
+        if self.s_text[3] >= 0:
+            vals[self.s_text[3]] = _text_field(txn, t_exact, T, T_TERMINAL,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 3))
+        if self.s_text[4] >= 0:
+            vals[self.s_text[4]] = _text_field(txn, t_exact, T, T_CARD_BIN,
+                                               <_Ids>PyTuple_GET_ITEM(self.text_ids, 4))
         if self.s_groups >= 0 and merchant_id >= 0 and merchant_id < self.group_rows:
             for w in range(self.groups_words):
                 vals[self.s_groups + w] = <int64_t>self.group_masks[merchant_id * self.group_words + w]
@@ -862,11 +971,7 @@ cdef class Matcher:
             value = _read(member, m_exact, M, M_SEGMENTS)
             slot = self.s_segments
             if type(value) is frozenset:
-                if len(<frozenset>value):
-                    for name in <frozenset>value:
-                        bit = _id_of(self.segment_bits, name)
-                        if bit >= 0:
-                            vals[slot + (bit >> 6)] |= <int64_t>((<uint64_t>1) << (bit & 63))
+                _frozenset_bits(<PyObject*>value, self.segment_bits, &vals[slot])
             elif len(value):
                 for name in value:
                     bit = _id_of(self.segment_bits, name)
@@ -982,6 +1087,10 @@ cdef class Matcher:
             lit = &self.lit_pack[4 * i]
             kind = lit[0]
             slot = lit[1]
+            if kind == LIT_RANGE:
+                if vals[slot] < lit[2] or vals[slot] > lit[3]:
+                    return False
+                continue
             data = &self.pool[lit[2]]
             n = lit[3]
             if kind == LIT_INTERVALS:
@@ -1003,8 +1112,8 @@ cdef class Matcher:
         cdef const uint64_t* table
         cdef const int64_t* bps
         cdef const int64_t* guard
-        cdef uint64_t word, nonzero, plain, low
-        cdef int64_t value, other, slot, row
+        cdef uint64_t word, nonzero, plain, low, offset
+        cdef int64_t value, other, slot, row, span
         # General block: AND one bitset per indexed slot.
         if self.n_general > 0:
             if g_words == 1:
@@ -1028,6 +1137,18 @@ cdef class Matcher:
                     idx = (value >= bps[1]) + (value >= bps[2]) + (value >= bps[3]) + (value >= bps[4])
                     word &= <uint64_t>bps[5 + idx]
                     bps += 10
+                bps = self.d_pack
+                for c in range(self.g_n_dense):
+                    value = vals[bps[0]]
+                    span = bps[2]
+                    # Unsigned: the distance from low always fits, whatever the value.
+                    offset = <uint64_t>value - <uint64_t>bps[1]
+                    if value <= bps[1]:
+                        offset = 0
+                    if offset > <uint64_t>span:
+                        offset = span
+                    word &= <uint64_t>bps[3 + offset]
+                    bps += 4 + span
                 for c in range(self.g_n_slots):
                     start = self.g_bp_start[c]
                     idx = count_at_most(&self.g_bps[start], self.g_bp_start[c + 1] - start,
@@ -1072,9 +1193,8 @@ cdef class Matcher:
                     b = w * 64 + _ctz(word)
                     low = word & (~word + 1)
                     word ^= low
-                    row = self.general_rows[b]
-                    if (plain & low) or self._row_holds(row, vals):
-                        count = _insert(out, count, self.row_rule[row])
+                    if (plain & low) or self._row_holds(self.general_rows[b], vals):
+                        count = _insert(out, count, self.g_rule[b])
         # Anchored rows: look up the transaction's value of each anchor slot.
         for a in range(self.n_anchors):
             value = vals[self.a_slot[a]]
@@ -1195,17 +1315,13 @@ cdef class Matcher:
 
 cdef inline list _as_list(const int64_t* out, Py_ssize_t count, tuple ints):
     """The first ``count`` results as a list of ints, built at its final size from the
-    matcher's own int objects for the walk indices (immutable, so shared safely)."""
+    matcher's own int objects for the walk indices (immutable, so shared safely); ``ints``
+    holds one for every walk index a row names."""
     cdef list result = PyList_New(count)
-    cdef Py_ssize_t i, n = len(ints)
+    cdef Py_ssize_t i
     cdef PyObject* item
     for i in range(count):
-        if 0 <= out[i] < n:
-            item = PyTuple_GET_ITEM(ints, out[i])
-            Py_INCREF(<object>item)
-            PyList_SET_ITEM(result, i, <object>item)
-        else:
-            value = PyLong_FromSsize_t(out[i])
-            Py_INCREF(value)
-            PyList_SET_ITEM(result, i, value)
+        item = PyTuple_GET_ITEM(ints, out[i])
+        Py_INCREF(<object>item)
+        PyList_SET_ITEM(result, i, <object>item)
     return result
