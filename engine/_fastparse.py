@@ -1,3 +1,4 @@
+# cython: annotation_typing=False, boundscheck=True, wraparound=True
 """A fast, hand-written parser for *valid* rules files.
 
 :func:`engine.parser.parse` tries :func:`parse_fast` first and falls back to the lark
@@ -28,9 +29,15 @@ How it mirrors lark (LALR, contextual lexer, ``propagate_positions=True``):
   slotted dataclasses of :mod:`engine.ast` are slow to construct (``object.__setattr__``
   for every field); :func:`engine.fastclass.fast_constructor` fills in an instance of a
   plain class with the same slots and then sets its ``__class__`` to the real dataclass: a
-  genuine, equal instance at about a third of the cost.  The garbage collector is paused
-  during the parse, and the nodes and locations are built untracked (they are immutable
-  and acyclic, see :mod:`engine._untrack`), so that no later collection walks them.
+  genuine, equal instance at about a third of the cost; where the extension is built,
+  :class:`engine._untrack.SlotConstructor` fills the slots in C for half that again, and
+  :class:`engine._untrack.Locations` builds a location from two token indices.  The
+  garbage collector is paused during the parse, and the nodes and locations are built
+  untracked (they are immutable and acyclic, see :mod:`engine._untrack`), so that no
+  later collection walks them.
+* Compiled.  Cython compiles this module as it stands (setup.py); where it is not built
+  it runs as Python.  Compiled code does not meet Python's recursion limit, so nesting is
+  bounded by :data:`_MAX_NESTING` instead, the same for both.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from itertools import accumulate, repeat
 
 from . import ast
 from .errors import Location
-from .fastclass import fast_constructor, untrack
+from .fastclass import Locations, SlotConstructor, fast_constructor, untrack
 
 __all__ = ["FastParseError", "parse_fast"]
 
@@ -88,16 +95,19 @@ _BareLocation = type("_BareLocation", (), {"__slots__": _LOCATION_FIELDS})
 
 def _location_maker(file: str, LN: list[int], CL: list[int], EC: list[int]):
     """``loc(s, e)``: the Location from the start of token s to the end of token e."""
-    if _LOC is Location or Location.__slots__ != _LOCATION_FIELDS:  # the trick is off
+    make = _LOC
+    if make is Location or Location.__slots__ != _LOCATION_FIELDS:  # the tricks are off
 
         def plain(s: int, e: int) -> Location:
             return Location(file, LN[s], CL[s], LN[e], EC[e])
 
         return plain
+    if SlotConstructor is not None and type(make) is SlotConstructor:
+        return Locations(make, file, LN, CL, EC).at  # in C, see engine/_untrack.pyx
     bare = _BareLocation
     keep = _kept if untrack is None else untrack  # see engine/_untrack.pyx
 
-    def loc(s: int, e: int) -> Location:  # _fast_class's construction, inlined
+    def loc(s: int, e: int) -> Location:  # fast_constructor's Python trick, inlined
         obj = bare()
         obj.file = file
         obj.line = LN[s]
@@ -182,6 +192,9 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _TZNAME = re.compile(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)*")
 _ESCAPE = re.compile(r"\\(.)")
 _PAD = 6  # end-of-file tokens after the last one, so that lookahead never runs off
+# Expressions nested deeper than this are left to lark.  The parser recurses once per level,
+# and compiled by Cython it would not meet Python's recursion limit before the C stack's.
+_MAX_NESTING = 100
 
 Tokens = tuple[list[str], list[int], list[int], list[int], list[int]]
 
@@ -280,7 +293,7 @@ def parse_fast(source: str, path: str = "<rules>") -> ast.Module:
         return ast.Module(path=path, source=source, decls=_parse(*_tokenize(source), path))
     except IndexError as err:  # pragma: no cover - the padding should make this impossible
         raise FastParseError("ran off the end") from err
-    except RecursionError as err:  # parentheses nested very deep: leave them to lark
+    except RecursionError as err:  # a recursion limit set below _MAX_NESTING: leave it to lark
         raise FastParseError("nested too deep") from err
     finally:
         if collecting:
@@ -395,9 +408,15 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
         """not_expr: not ..., ( expr ), or a comparison."""
         k = K[i]
         if k >= NAME:
-            if k == NOT:
-                node, _, e, j = unary(i + 1)
-                return _NOT(node, loc(i, e)), i, e, j
+            if k == NOT:  # not not ... x: a loop, so that a long chain is no deep recursion
+                j = i + 1
+                while K[j] == NOT:
+                    j += 1
+                node, _, e, after = unary(j)
+                while j > i:
+                    j -= 1
+                    node = _NOT(node, loc(j, e))
+                return node, i, e, after
             if K[i + 1] in _PATH_GOES_ON:
                 left, s, e, j = operand(i)
             else:  # the usual case: a one-word path
@@ -436,7 +455,19 @@ def _parse(T, K, LN, CL, EC, file):  # one function: the helpers share its local
         here = loc(s, e)
         return _COMPARE(left, op, right, here), s, e, j
 
+    depth = 0  # expressions open around the current one: ( expr ) and call arguments
+
     def expr(i):
+        """An or_expr nested in ``depth`` others; past _MAX_NESTING it is left to lark."""
+        nonlocal depth
+        if depth >= _MAX_NESTING:
+            raise _fail(i)
+        depth += 1
+        found = or_expr(i)
+        depth -= 1
+        return found
+
+    def or_expr(i):
         """or_expr: not_exprs joined by and, and those groups joined by or."""
         node, s, e, i = unary(i)
         k = K[i]

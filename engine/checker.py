@@ -1,3 +1,4 @@
+# cython: annotation_typing=False, boundscheck=True, wraparound=True
 """Resolve names and check types: a parsed module becomes a :class:`~engine.program.Program`.
 
 Every problem is collected as a diagnostic with its location, so that a marketer sees all of

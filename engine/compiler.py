@@ -1,3 +1,4 @@
+# cython: annotation_typing=False, boundscheck=True, wraparound=True
 """From rules text to a compiled programme, as an ordered list of named, timed stages.
 
 parse → check → normalise → analyse → layout → index → lower

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False, boundscheck=True, wraparound=True
 """Conditions in disjunctive normal form, and what can be proved about them.
 
 A rule's condition (with its ``active`` window) becomes a list of *rows*, each a

@@ -168,7 +168,21 @@ LARK_ONLY = [
     "program p timezone europe/belgrade",  # a time zone that starts lower case
     "program p timezone _Foo/Bar",  # one TZNAME for lark, "_" then "Foo/Bar" here
     "rule r when " + "(" * 1000 + "a" + ")" * 1000,  # deeper than the recursion limit
+    "rule r when " + "(" * 101 + "a" + ")" * 101,  # deeper than _MAX_NESTING
+    "rule r when " + "basket.has(" * 101 + "a" + ")" * 101,  # ... in call arguments
 ]
+NESTED = [  # as deep as the fast parser goes, or (not chains are a loop) much deeper
+    "rule r when " + "(" * 99 + "a = 1" + ")" * 99,
+    "rule r when " + "(" * 99 + "a" + ")" * 99 + " and b",
+    "rule r when " + "basket.has(" * 99 + "a" + ")" * 99,
+    "rule r when " + "not " * 300 + "a",
+    "rule r when not (" + "not " * 50 + "(not a) or b) and not not c",
+]
+
+
+@pytest.mark.parametrize("source", NESTED)
+def test_nested_expressions(source):
+    assert parse_fast(source, "t.rules") == lark_parse(source)
 
 
 @pytest.mark.parametrize("source", LARK_ONLY)
@@ -293,7 +307,7 @@ def test_plain_constructors_give_the_same_tree(monkeypatch):
     for name in dir(_fastparse):
         maker = getattr(_fastparse, name)
         if name.startswith("_") and name.isupper() and callable(maker):
-            real = getattr(maker, "__globals__", {}).get("_cls")
+            real = getattr(maker, "cls", None)
             if real is not None:
                 monkeypatch.setattr(_fastparse, name, real)
     assert _fastparse._LOC is _fastparse.Location
