@@ -15,6 +15,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("TESSERA_DEBUG") == "1"
+# The modules are translated to C and compiled on every core.
+THREADS = os.cpu_count() or 1
 
 directives = {
     "language_level": "3",
@@ -43,7 +45,8 @@ extensions = [
 ]
 
 modules = cythonize(
-    extensions, compiler_directives=directives, annotate=DEBUG, include_path=["ext"]
+    extensions, compiler_directives=directives, annotate=DEBUG,
+    nthreads=THREADS, include_path=["ext"]
 )
 for module in modules:
     module.name = f"tessera.ext.{module.name}"
@@ -67,6 +70,7 @@ walk = cythonize(
     ],
     compiler_directives=directives,
     annotate=DEBUG,
+    nthreads=THREADS,
     include_path=["engine"],
 )
 for module in walk:
@@ -80,6 +84,7 @@ server = cythonize(
     [Extension("_resp", ["server/_resp.pyx"], extra_compile_args=optimise)],
     compiler_directives=directives,
     annotate=DEBUG,
+    nthreads=THREADS,
 )
 for module in server:
     module.name = f"tessera.server.{module.name}"
@@ -90,6 +95,7 @@ wallets = cythonize(
     ],
     compiler_directives={"language_level": "3", "embedsignature": True},
     annotate=DEBUG,
+    nthreads=THREADS,
 )
 for module in wallets:
     module.name = f"tessera.server.wallets.{module.name}"
@@ -102,8 +108,12 @@ service = cythonize(
     ],
     compiler_directives={"language_level": "3", "embedsignature": True},
     annotate=DEBUG,
+    nthreads=THREADS,
 )
 for module in service:
     module.name = f"tessera.server.service.{module.name}"
 
-setup(ext_modules=modules + walk + server + wallets + service)
+setup(
+    ext_modules=modules + walk + server + wallets + service,
+    options={"build_ext": {"parallel": THREADS}},
+)
