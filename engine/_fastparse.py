@@ -48,7 +48,7 @@ from itertools import accumulate, repeat
 
 from . import ast
 from .errors import Location
-from .fastclass import Locations, SlotConstructor, fast_constructor, untrack
+from .fastclass import Locations, SlotConstructor, fast_constructor, give_way, untrack
 
 __all__ = ["FastParseError", "parse_fast"]
 
@@ -243,6 +243,8 @@ def _tokenize(source: str) -> Tokens:
     EC: list[int] = []
     lines = map(_Lines().__getitem__, source.split("\n"))
     for number, (texts, kinds, columns, ends) in enumerate(lines, 1):
+        if not number & 1023:  # a waiting thread's turn (see engine/_untrack.pyx)
+            give_way()
         if texts:
             T += texts
             K += kinds

@@ -12,6 +12,12 @@ dicts that hold only atomic values for the same reason.  Reference counting stil
 these objects as before; a tuple that holds only untracked objects is then untracked by the
 collector's own first pass.
 
+Code that Cython compiles never passes through the interpreter's eval loop, which is where
+a thread's request for the GIL is granted at the switch interval.  A serving process
+compiles a new programme beside its calls; so that the compiled compiler still gives way
+to them, the constructors here let a waiting thread have the interpreter every few hundred
+objects (:func:`give_way`), and the compiler's other long loops call :func:`give_way`.
+
 :class:`SlotConstructor` fills the slots of a new instance directly, at the offsets that
 the class's own member descriptors name: what ``object.__setattr__`` ends up doing for each
 field, without the attribute lookup, the descriptor call and the frozen ``__setattr__``
@@ -48,6 +54,25 @@ import types
 
 cdef enum:
     MAX_FIELDS = 16
+    GIVE_WAY_EVERY = 256  # objects built between two chances for a waiting thread
+
+cdef unsigned int _built = 0
+
+
+cdef inline void _maybe_give_way() noexcept:
+    global _built
+    _built += 1
+    if _built % GIVE_WAY_EVERY == 0:
+        with nogil:
+            pass
+
+
+def give_way():
+    """Let a thread that is waiting for the GIL have it, as the eval loop would at the end
+    of a switch interval: release it and take it back (a few atomic operations when no
+    thread waits)."""
+    with nogil:
+        pass
 
 
 def untrack(obj):
@@ -101,6 +126,7 @@ cdef class SlotConstructor:
             _fill(obj, self.offsets[index], <object>PyTuple_GET_ITEM(values, index))
         if self.untracked:
             PyObject_GC_UnTrack(<void *>obj)
+        _maybe_give_way()
         return obj
 
 
@@ -146,6 +172,7 @@ cdef class Locations:
         _fill(obj, make.offsets[4], self.ends[e])
         if make.untracked:
             PyObject_GC_UnTrack(<void *>obj)
+        _maybe_give_way()
         return obj
 
 

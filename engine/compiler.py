@@ -35,7 +35,7 @@ from . import ast
 from . import program as P
 from .checker import check, complement, intersect, normalize
 from .errors import Diagnostic, Diagnostics, InternalError, Location, RulesError
-from .fastclass import fast_constructor
+from .fastclass import fast_constructor, give_way
 from .layout import LINE_SLOTS, OP_MERCHANT_GROUPS, OP_SEGMENTS, Layout, mask_words
 from .model import BasketLine, MemberState, Transaction
 from .normal import MAX_ROWS_PER_RULE, Row, TooComplex, implies, rule_rows, simplify, to_dnf
@@ -165,7 +165,10 @@ def compile_source(
     # loaded programme (``gc.freeze()``) never pays it at all.  Most of the result (syntax
     # nodes, locations, leaves, rules) is built untracked (engine/_untrack.pyx): immutable
     # and acyclic, it is nothing the collector could free, and its first young collection
-    # walks a fraction of the objects (0.06 s rather than 0.4 s at 10,000 rules).
+    # walks a fraction of the objects (0.06 s rather than 0.4 s at 10,000 rules).  Compiled
+    # by Cython, the stages would hold the GIL throughout: the constructors and the long
+    # loops give way to waiting threads (``give_way``, as the interpreter would), so that
+    # a serving process's calls go on beside a compile.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -175,6 +178,7 @@ def compile_source(
             run(build)
             stage.seconds = time.perf_counter() - started
             stages.append(stage)
+            give_way()
             if build.diagnostics.errors:
                 raise RulesError(build.diagnostics)
         assert build.program is not None
@@ -232,6 +236,7 @@ def _stage_check(build: _Build) -> None:
 def _stage_normalise(build: _Build) -> None:
     assert build.program is not None
     for rule in build.program.rules:
+        give_way()
         try:
             rows = rule_rows(rule)
         except TooComplex:
@@ -276,6 +281,7 @@ def _stage_analyse(build: _Build) -> None:
     assert build.program is not None
     by_rule: dict[int, list[Row]] = {}
     for index, row in build.rows:
+        give_way()
         rows = by_rule.get(index)
         if rows is None:
             by_rule[index] = [row]
@@ -291,6 +297,7 @@ def _stage_analyse(build: _Build) -> None:
     stoppers = _Takers(keys)  # stop rules that always apply when they match
     by_group: dict[str, _Takers] = {}  # exclusive rules that always apply, per group
     for later in rules:
+        give_way()
         later_rows = by_rule.get(later.walk_index)
         always = not later.limits and later.budget is None
         if later_rows:
@@ -387,6 +394,7 @@ def _stage_layout(build: _Build) -> None:
     if segment_bits:
         layout.segments_slot(len(segment_bits))
     for walk_index, row in build.rows:
+        give_way()
         build.lowered.append((walk_index, _lower_row(row, layout)))
     for filt in program.filters:
         build.filters.append(_lower_filter(filt, layout))
@@ -402,6 +410,7 @@ def _stage_index(build: _Build) -> None:
     verify: list[list[Literal]] = []
     slot_kind = _slot_kinds(layout)
     for row_id, (_walk, literals) in enumerate(build.lowered):
+        give_way()
         best, best_score, best_points = None, 0, None
         for literal in literals:
             kind = slot_kind.get(literal.slot)

@@ -21,12 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from ._untrack import Locations, SlotConstructor, untrack
+    from ._untrack import Locations, SlotConstructor, give_way, untrack
 except ImportError:  # the extension is not built: instances stay tracked
     Locations = SlotConstructor = None
     untrack = None
 
-__all__ = ["Locations", "SlotConstructor", "fast_constructor", "untrack"]
+    def give_way() -> None:
+        """Nothing to do: interpreted code gives the GIL up at every switch interval."""
+
+
+__all__ = ["Locations", "SlotConstructor", "fast_constructor", "give_way", "untrack"]
 
 
 def fast_constructor(cls: type, untracked: bool = False) -> Callable[..., Any]:

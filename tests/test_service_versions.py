@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 
 import pytest
 from service_helpers import running, wait_until
@@ -112,3 +113,31 @@ def test_an_upload_that_cannot_be_prepared_is_left_to_activation(tmp_path, caplo
         assert active is not None
         quiet.prepare(active.version)
         assert not quiet._cache  # told not to compile uploads ahead
+
+
+def test_a_compile_gives_way_to_a_waiting_thread() -> None:
+    """The compiler is compiled by Cython, which never passes the eval loop's GIL hand-over;
+    with calls first, a thread that wakes every millisecond still runs all along."""
+    from bench.workload import generate_program
+
+    source = generate_program(5_000)
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        started = time.perf_counter()
+        versions.compile_with_files(source, "g.rules", {})
+        ended = time.perf_counter()
+    finally:
+        done.set()
+        ticker.join(5)
+    inside = [t for t in ticks if started <= t <= ended]
+    gaps = [b - a for a, b in zip([started, *inside], [*inside, ended], strict=True)]
+    assert max(gaps) < 0.1 * max(1.0, (ended - started) / 0.5), max(gaps)
