@@ -10,8 +10,9 @@ import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.connection import HiredisRespSerializer
 from tessera.server import _resp
-from tessera.server.resp import pack_command
+from tessera.server.resp import CommandPacker, pack_command
 from tessera.server.service.redis_client import redis_client as service_client
 from tessera.server.wallets import buckets, store
 from tessera.server.wallets.direct import direct_capable, script_sender
@@ -89,3 +90,36 @@ def test_the_built_store_is_the_one_imported():
         name = module.__name__.rsplit(".", 1)[1]
         assert list(here.glob(f"{name}.*.so")), f"{name} is not compiled in this checkout"
         assert module.__file__.endswith(".so")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("SET", "k", 7),
+        ("CONFIG SET", "appendfsync", "everysec"),  # a name in words
+        (b"CLIENT KILL", b"TYPE", "normal"),
+        ("SET", bytearray(b"k"), memoryview(b"v")),  # taken as bytes
+        ("EVALSHA", "abc", 2, "k1", "k2", b"x" * 300, -5),
+    ],
+)
+def test_the_command_packer_writes_what_redis_py_writes(command):
+    assert CommandPacker().pack(*command) == HiredisRespSerializer().pack(*command)
+
+
+def test_the_command_packer_refuses_as_redis_py_does():
+    for packer in (CommandPacker(), HiredisRespSerializer()):
+        with pytest.raises(redis.DataError):
+            packer.pack("SET", "k", None)
+
+
+def test_the_service_client_packs_its_pipelines_so(redis_server):
+    client = service_client(redis_server.url, 1.0)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.set("packed", 41).incr("packed").get("packed")
+        assert pipe.execute() == [True, 42, b"42"]
+        conn = client.connection_pool.get_connection()
+        assert isinstance(conn._command_packer, CommandPacker)
+        client.connection_pool.release(conn)
+    finally:
+        client.close()

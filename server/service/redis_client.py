@@ -35,6 +35,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..resp import CommandPacker
 from ..resp import pack_command as _pack
 from .deadlines import connection_class
 
@@ -157,5 +158,5 @@ def redis_client(url: str, timeout: float) -> redis.Redis:
     return ServiceRedis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0,
         max_connections=256, connection_class=connection_class(url),
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 0), command_packer=CommandPacker(),
     )
