@@ -16,7 +16,8 @@ Code that Cython compiles never passes through the interpreter's eval loop, whic
 a thread's request for the GIL is granted at the switch interval.  A serving process
 compiles a new programme beside its calls; so that the compiled compiler still gives way
 to them, the constructors here let a waiting thread have the interpreter every few hundred
-objects (:func:`give_way`), and the compiler's other long loops call :func:`give_way`.
+objects, and the compiler's other long loops call :func:`give_way`, while the server has
+turned :func:`giving_way` on.
 
 :class:`SlotConstructor` fills the slots of a new instance directly, at the offsets that
 the class's own member descriptors name: what ``object.__setattr__`` ends up doing for each
@@ -57,22 +58,34 @@ cdef enum:
     GIVE_WAY_EVERY = 256  # objects built between two chances for a waiting thread
 
 cdef unsigned int _built = 0
+cdef bint _giving = False  # only while a compile is to put other threads first
 
 
 cdef inline void _maybe_give_way() noexcept:
     global _built
-    _built += 1
-    if _built % GIVE_WAY_EVERY == 0:
+    if _giving:
+        _built += 1
+        if _built % GIVE_WAY_EVERY == 0:
+            with nogil:
+                pass
+
+
+def give_way():
+    """While :func:`giving_way` is on, let a thread that is waiting for the GIL have it, as
+    the eval loop would at the end of a switch interval: release it and take it back (a
+    few atomic operations when no thread waits).  Otherwise nothing: a compile alone in
+    its process (a check, a benchmark) hands the GIL to nobody's background work."""
+    if _giving:
         with nogil:
             pass
 
 
-def give_way():
-    """Let a thread that is waiting for the GIL have it, as the eval loop would at the end
-    of a switch interval: release it and take it back (a few atomic operations when no
-    thread waits)."""
-    with nogil:
-        pass
+def giving_way(bint on):
+    """Turn :func:`give_way` and the constructors' hand-overs on or off; what was before."""
+    global _giving
+    before = _giving
+    _giving = on
+    return before
 
 
 def untrack(obj):

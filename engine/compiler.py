@@ -166,9 +166,9 @@ def compile_source(
     # nodes, locations, leaves, rules) is built untracked (engine/_untrack.pyx): immutable
     # and acyclic, it is nothing the collector could free, and its first young collection
     # walks a fraction of the objects (0.06 s rather than 0.4 s at 10,000 rules).  Compiled
-    # by Cython, the stages would hold the GIL throughout: the constructors and the long
-    # loops give way to waiting threads (``give_way``, as the interpreter would), so that
-    # a serving process's calls go on beside a compile.
+    # by Cython, the stages would hold the GIL throughout: in a serving process (which
+    # turns ``giving_way`` on) the constructors and the long loops give way to waiting
+    # threads (``give_way``, as the interpreter would), so that its calls go on beside.
     collecting = gc.isenabled()
     gc.disable()
     try:

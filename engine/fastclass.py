@@ -21,16 +21,22 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from ._untrack import Locations, SlotConstructor, give_way, untrack
+    from ._untrack import Locations, SlotConstructor, give_way, giving_way, untrack
 except ImportError:  # the extension is not built: instances stay tracked
     Locations = SlotConstructor = None
     untrack = None
 
+    # Nothing to do: interpreted code gives the GIL up at every switch interval.
     def give_way() -> None:
-        """Nothing to do: interpreted code gives the GIL up at every switch interval."""
+        pass
+
+    def giving_way(on: bool) -> bool:
+        return False
 
 
-__all__ = ["Locations", "SlotConstructor", "fast_constructor", "give_way", "untrack"]
+__all__ = [
+    "Locations", "SlotConstructor", "fast_constructor", "give_way", "giving_way", "untrack"
+]
 
 
 def fast_constructor(cls: type, untracked: bool = False) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ import time
 import pytest
 from service_helpers import running, wait_until
 from tessera.engine.compiler import CompiledProgram
+from tessera.engine.fastclass import giving_way
 from tessera.server.service import versions
 
 
@@ -27,12 +28,15 @@ def one_more_rule(
 
 def test_compiles_shorten_the_switch_interval_until_the_last_one_ends() -> None:
     normal = sys.getswitchinterval()
+    assert giving_way(False) is False  # a compile alone hands the GIL to nobody
     with versions.calls_first():
         assert sys.getswitchinterval() == pytest.approx(versions.COMPILE_SWITCH_INTERVAL)
         with versions.calls_first():  # an upload beside an activation
             pass
         assert sys.getswitchinterval() == pytest.approx(versions.COMPILE_SWITCH_INTERVAL)
+        assert giving_way(True) is True  # the compiled compiler gives way meanwhile
     assert sys.getswitchinterval() == normal
+    assert giving_way(False) is False
 
 
 def test_a_compile_in_another_thread_keeps_the_short_interval_while_it_runs() -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 import redis
 from tessera.engine.compiler import CompiledProgram, compile_source
+from tessera.engine.fastclass import giving_way
 from tessera.engine.reference import Reference
 from tessera.engine.walk import Walker
 from tessera.server.wallets import WalletStore
@@ -122,10 +123,16 @@ class _WhileAnyOpen:
 COMPILE_SWITCH_INTERVAL = 0.0002
 
 
-def _short_switch() -> float:
+def _short_switch() -> tuple[float, bool]:
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, COMPILE_SWITCH_INTERVAL))
-    return before
+    # The compiler is compiled by Cython and would otherwise never hand the GIL over.
+    return before, giving_way(True)
+
+
+def _restore_switch(before: tuple[float, bool]) -> None:
+    sys.setswitchinterval(before[0])
+    giving_way(before[1])
 
 
 def _collector_off() -> bool:
@@ -135,7 +142,7 @@ def _collector_off() -> bool:
 
 
 # Threads waiting for the GIL get it within COMPILE_SWITCH_INTERVAL inside the block.
-calls_first = _WhileAnyOpen(_short_switch, sys.setswitchinterval)
+calls_first = _WhileAnyOpen(_short_switch, _restore_switch)
 # The cyclic collector off inside the block (a new programme is not walked before it is
 # frozen out of the collector's sight).
 _collector_paused = _WhileAnyOpen(_collector_off, lambda was: gc.enable() if was else None)
