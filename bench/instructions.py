@@ -1,0 +1,121 @@
+"""Instructions per call, counted by callgrind: figures that repeat exactly on a shared machine.
+
+Wall time on a loaded two-core machine swings by a factor of two between runs; the number
+of instructions a call executes does not.  ``python -m bench.instructions KIND [N]`` runs
+one workload under ``valgrind --tool=callgrind``, collecting only inside the measured
+calls, and prints instructions per call:
+
+* ``match N``: ``Matcher.match`` over the benchmark's 2,000 transactions at N rules (the
+  warm-up goes through ``encode`` and ``match_encoded``, which are not counted);
+* ``authorize``: the client's side of ``WalletStore.authorize`` of the wallet suite's
+  decision (three wallet changes, a cap, a budget) against a private redis-server;
+* ``bare``: the client's side of the bare ``EVALSHA`` floor, sent the same way.
+
+Python functions are invisible to callgrind's toggles, so the wallet workloads run their
+calls inside ``functools.reduce`` (a C function) and collect inside that.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+
+CALLS = {"match": 2_000, "authorize": 300, "bare": 300}
+TOGGLES = {
+    "match": "__pyx_pw_6_match_7Matcher_5match",
+    "authorize": "functools_reduce",
+    "bare": "functools_reduce",
+}
+
+
+def run_match(rules: int) -> int:
+    """Calls of ``Matcher.match`` at ``rules`` rules; the number made."""
+    from tessera.engine.compiler import compile_source
+
+    from bench.workload import generate_members, generate_program, generate_transactions
+
+    program = compile_source(generate_program(rules), f"generated-{rules}.rules")
+    gc.collect()
+    gc.freeze()
+    members = {m.member: m for m in generate_members()}
+    pairs = [(t, members.get(t.member)) for t in generate_transactions(CALLS["match"])]
+    matcher = program.matcher
+    for txn, member in pairs:  # warm-up, outside the toggle
+        matcher.match_encoded(matcher.encode(txn, member))
+    match = matcher.match
+    for txn, member in pairs:
+        match(txn, member)
+    return len(pairs)
+
+
+def run_wallets(kind: str, calls: int | None = None) -> int:
+    """Authorisations (or bare sends) of the wallet suite's decision; the number made."""
+    from tessera.engine.compiler import compile_source
+    from tessera.server.redis_runtime import RedisServer
+    from tessera.server.wallets import WalletStore
+
+    from bench.test_bench_wallets import PROGRAMME, Prepared, bare_evalsha
+
+    count = calls or CALLS[kind]
+    compiled = compile_source(PROGRAMME, "bench.rules")
+    with tempfile.TemporaryDirectory(prefix="tessera-instr-") as folder, RedisServer(
+        folder
+    ) as server:
+        client = server.client()
+        store = WalletStore(client, compiled)
+        bare = bare_evalsha(client)
+        items = Prepared(store, compiled, "i", count + 50).items
+        for item in items[:50]:  # warm-up, outside the toggle
+            store.authorize(*item)
+            bare()
+        step: Callable[[object, tuple], object]
+        if kind == "bare":
+            step = lambda _, item: bare()  # noqa: E731
+        else:
+            step = lambda _, item: store.authorize(*item)  # noqa: E731
+        functools.reduce(step, items[50:], None)
+        client.close()
+    return count
+
+
+def count(kind: str, rules: int = 1_000) -> float:
+    """Instructions per call of ``kind``, run under callgrind in a child process."""
+    with tempfile.TemporaryDirectory(prefix="tessera-callgrind-") as folder:
+        out = os.path.join(folder, "callgrind.out")
+        done = subprocess.run(
+            [
+                "valgrind", "--tool=callgrind", f"--toggle-collect={TOGGLES[kind]}",
+                f"--callgrind-out-file={out}",
+                sys.executable, "-m", "bench.instructions", "--run", kind, str(rules),
+            ],
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            capture_output=True, text=True, check=True,
+        )
+    found = re.search(r"Collected\s*:\s*([\d,]+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind gave no count:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", "")) / CALLS[kind]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--run"]:  # the child, under valgrind
+        kind, rules = args[1], int(args[2])
+        run_match(rules) if kind == "match" else run_wallets(kind)
+        return 0
+    if not args or args[0] not in CALLS:
+        print("usage: python -m bench.instructions match N | authorize | bare", file=sys.stderr)
+        return 2
+    rules = int(args[1]) if len(args) > 1 else 1_000
+    print(f"{args[0]}: {count(args[0], rules):,.0f} instructions per call")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
