@@ -76,10 +76,7 @@ walk = cythonize(
 for module in walk:
     module.name = f"tessera.engine.{module.name}"
 
-# The server's RESP packer (server/_resp.pyx); and the wallet store's hot path, plain Python
-# modules that Cython compiles as they stand (the same sources import as Python where they
-# are not built).  These keep Python's own indexing and division: they are not written for
-# the matcher's unchecked directives.
+# The server's RESP packer (server/_resp.pyx).
 server = cythonize(
     [Extension("_resp", ["server/_resp.pyx"], extra_compile_args=optimise)],
     compiler_directives=directives,
@@ -88,32 +85,31 @@ server = cythonize(
 )
 for module in server:
     module.name = f"tessera.server.{module.name}"
-wallets = cythonize(
-    [
-        Extension(name, [f"server/wallets/{name}.py"], extra_compile_args=optimise)
-        for name in ("store", "buckets")
-    ],
-    compiler_directives={"language_level": "3", "embedsignature": True},
-    annotate=DEBUG,
-    nthreads=THREADS,
+
+
+def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Extension]:
+    """Plain Python modules that Cython compiles as they stand (the same sources import as
+    Python where they are not built), keeping Python's own indexing and division: they are
+    not written for the matcher's unchecked directives."""
+    built = cythonize(
+        [Extension(name, [f"{folder}/{name}.py"], extra_compile_args=optimise) for name in names],
+        compiler_directives={"language_level": "3", "embedsignature": True},
+        annotate=DEBUG,
+        nthreads=THREADS,
+    )
+    for module in built:
+        module.name = f"{package}.{module.name}"
+    return built
+
+
+# The wallet store's hot path, and the service's per-call Python (request and answer
+# conversion, the servicers, the interceptors).
+server += as_they_stand("server/wallets", "tessera.server.wallets", ("store", "buckets"))
+server += as_they_stand(
+    "server/service", "tessera.server.service", ("convert", "servicers", "interceptors")
 )
-for module in wallets:
-    module.name = f"tessera.server.wallets.{module.name}"
-# The service's per-call Python: request and answer conversion, the servicers, the
-# interceptors; compiled the same way.
-service = cythonize(
-    [
-        Extension(name, [f"server/service/{name}.py"], extra_compile_args=optimise)
-        for name in ("convert", "servicers", "interceptors")
-    ],
-    compiler_directives={"language_level": "3", "embedsignature": True},
-    annotate=DEBUG,
-    nthreads=THREADS,
-)
-for module in service:
-    module.name = f"tessera.server.service.{module.name}"
 
 setup(
-    ext_modules=modules + walk + server + wallets + service,
+    ext_modules=modules + walk + server,
     options={"build_ext": {"parallel": THREADS}},
 )
