@@ -18,7 +18,6 @@ calls inside ``functools.reduce`` (a C function) and collect inside that.
 from __future__ import annotations
 
 import functools
-import gc
 import os
 import re
 import subprocess
@@ -26,7 +25,9 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-CALLS = {"match": 2_000, "authorize": 300, "bare": 300}
+from bench.test_bench_engine import TRANSACTIONS
+
+CALLS = {"match": TRANSACTIONS, "authorize": 300, "bare": 300}
 TOGGLES = {
     "match": "__pyx_pw_6_match_7Matcher_5match",
     "authorize": "functools_reduce",
@@ -35,17 +36,12 @@ TOGGLES = {
 
 
 def run_match(rules: int) -> int:
-    """Calls of ``Matcher.match`` at ``rules`` rules; the number made."""
-    from tessera.engine.compiler import compile_source
+    """Calls of ``Matcher.match`` at ``rules`` rules, over the matcher suite's programme
+    and transactions; the number made."""
+    from bench.test_bench_engine import compiled, workload
 
-    from bench.workload import generate_members, generate_program, generate_transactions
-
-    program = compile_source(generate_program(rules), f"generated-{rules}.rules")
-    gc.collect()
-    gc.freeze()
-    members = {m.member: m for m in generate_members()}
-    pairs = [(t, members.get(t.member)) for t in generate_transactions(CALLS["match"])]
-    matcher = program.matcher
+    pairs = workload()
+    matcher = compiled(rules).matcher
     for txn, member in pairs:  # warm-up, outside the toggle
         matcher.match_encoded(matcher.encode(txn, member))
     match = matcher.match
