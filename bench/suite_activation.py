@@ -81,6 +81,8 @@ def run(results: Results, options: RunOptions) -> None:
         compile_s = results.value(f"compile s {10_000:>7}".strip()) or 2.0
         during = open_loop(call, RATE, max(6.0, 3 * compile_s + 3.0))
         thread.join()
+    if "prepared" not in swapped:
+        raise AssertionError("the server did not compile the upload within 120 s")
     if "done" not in swapped:
         raise AssertionError("the server did not swap to the new version within 120 s")
     errors = steady.errors + during.errors

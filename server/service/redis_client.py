@@ -7,12 +7,13 @@ wrapper and per-command observability hooks.  The service's threads are a fixed 
 :class:`ServiceRedis` lets each thread keep one connection of the pool for itself and send
 commands on it directly; pipelines, pub/sub and scripts work as with ``redis.Redis``.
 
-A plain command (no per-call options but the routing ``keys``) is then packed in one call
-(:func:`~tessera.server.resp.pack_command`, byte for byte as hiredis packs it) and its reply
-read on that connection, skipping redis-py's generic packer, which looks at every argument
-in Python: for the authorise script's sixty-odd arguments that halves the client's CPU per
-command.  The reply goes through the command's response callback and the connection's
-deadline-aware read, as before.
+Every command of these connections, pipelines too, is packed by
+:class:`~tessera.server.resp.CommandPacker` (byte for byte as hiredis packs it, without a
+``sprintf`` per argument).  A plain command (no per-call options but the routing ``keys``)
+is moreover packed and sent here in one call and its reply read on that connection,
+skipping the per-command dispatch of ``redis.Redis`` (its command-specific checks and the
+option handling of ``parse_response``).  The reply goes through the command's response
+callback and the connection's deadline-aware read, as before.
 
 A connection that fails is disconnected by redis-py itself (reads and sends disconnect on
 any error), so the next command on it reconnects and never reads a stale reply.  When a
@@ -96,7 +97,7 @@ class ServiceRedis(redis.Redis):
         if (not options or options.keys() == _KEYS_ONLY) and " " not in name:
             try:
                 packed = _pack(args)
-            except TypeError:  # a value hiredis cannot pack: redis-py's packer says why
+            except TypeError:  # a value that cannot be packed: redis-py's path says why
                 pass
             else:
                 conn.send_packed_command((packed,), False)
