@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 from tessera.engine import program as P
 from tessera.engine.decision import Decision, EffectResult
 from tessera.engine.errors import InputError
+from tessera.engine.fastclass import fast_constructor
 from tessera.engine.model import BasketLine, MemberState, Redeem, Transaction
 from tessera.engine.timezone import FIRST_YEAR, LAST_YEAR
 
@@ -102,6 +103,13 @@ def _long(path: str) -> InputError:
     return InputError(path, f"longer than {MAX_TEXT} characters", "invalid_value")
 
 
+# Every request builds a Transaction and its basket lines: filled in slot by slot rather than
+# through the frozen dataclasses' __init__ (an object.__setattr__ per field), positionally,
+# in field order.
+_transaction = fast_constructor(Transaction)
+_basket_line = fast_constructor(BasketLine)
+
+
 def transaction_in(
     msg: C.Transaction, program: P.Program, present: bool = True, path: str = "transaction"
 ) -> Transaction:
@@ -143,21 +151,9 @@ def transaction_in(
         raise InputError(at.basket, f"more than {MAX_BASKET_LINES} lines", "invalid_value")
     basket = tuple([_line(line, program, at.basket, i) for i, line in enumerate(lines)])
     redeem = _redeem(msg.redeem, program, at.redeem) if msg.HasField("redeem") else None
-    return Transaction(
-        txn_id=txn_id,
-        time=time,
-        amount=amount,
-        member=member,
-        currency=program.currency,
-        merchant=merchant,
-        terminal=terminal,
-        mcc=mcc,
-        channel=channel,
-        country=country,
-        card=card,
-        card_bin=card_bin,
-        basket=basket,
-        redeem=redeem,
+    return _transaction(
+        txn_id, time, amount, member, program.currency, merchant, terminal, mcc, channel,
+        country, card, card_bin, basket, redeem,
     )
 
 
@@ -174,7 +170,7 @@ def _line(msg: C.BasketLine, program: P.Program, basket_path: str, index: int) -
         units = money_in(price, f"{path}.unit_price", program, msg.HasField("unit_price"), True)
         _text(sku, f"{path}.sku")
         _text(category, f"{path}.category")
-    return BasketLine(sku=sku, category=category, qty=qty, unit_price=units)
+    return _basket_line(sku, category, qty, units)
 
 
 def _redeem(msg: C.Redeem, program: P.Program, path: str) -> Redeem:

@@ -90,6 +90,11 @@ class _DeadlineAware:
     socket_timeout: float | None
     socket_connect_timeout: float | None
 
+    def read_budget(self) -> float | None:
+        """How long the next read may wait, when shorter than the socket timeout (the
+        short path of ``server.exchange`` asks this)."""
+        return _budget(self.socket_timeout)
+
     def read_response(self, disable_decoding: bool = False, **kwargs: Any) -> Any:
         if "timeout" not in kwargs:
             budget = _budget(self.socket_timeout)

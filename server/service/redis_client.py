@@ -10,10 +10,11 @@ commands on it directly; pipelines, pub/sub and scripts work as with ``redis.Red
 Every command of these connections, pipelines too, is packed by
 :class:`~tessera.server.resp.CommandPacker` (byte for byte as hiredis packs it, without a
 ``sprintf`` per argument).  A plain command (no per-call options but the routing ``keys``)
-is moreover packed and sent here in one call and its reply read on that connection,
-skipping the per-command dispatch of ``redis.Redis`` (its command-specific checks and the
-option handling of ``parse_response``).  The reply goes through the command's response
-callback and the connection's deadline-aware read, as before.
+is moreover packed and exchanged here in one call (:func:`~tessera.server.exchange.exchange`,
+which honours the connection's deadline-aware reads), skipping the per-command dispatch of
+``redis.Redis`` (its command-specific checks and the option handling of ``parse_response``)
+and the layers of the connection's own send and read.  The reply goes through the
+command's response callback, as before.
 
 A connection that fails is disconnected by redis-py itself (reads and sends disconnect on
 any error), so the next command on it reconnects and never reads a stale reply.  When a
@@ -36,6 +37,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ..exchange import exchange
 from ..resp import CommandPacker
 from ..resp import pack_command as _pack
 from .deadlines import connection_class
@@ -100,8 +102,7 @@ class ServiceRedis(redis.Redis):
             except TypeError:  # a value that cannot be packed: redis-py's path says why
                 pass
             else:
-                conn.send_packed_command((packed,), False)
-                response = conn.read_response()
+                response = exchange(conn, packed)
                 callback = self.response_callbacks.get(name)
                 return response if callback is None else callback(response)
         return self._send_command_parse_response(conn, name, *args, **options)

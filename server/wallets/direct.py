@@ -6,7 +6,8 @@ and wraps each call in per-command observability hooks (some 40 µs a call on a 
 two-core machine).  :func:`script_sender` gives the store, and the benchmarks' bare floor,
 one way to send a script that skips both where the client allows it.  The command is
 packed by :func:`~tessera.server.resp.pack_command` (as hiredis packs it, in a fraction of
-the time).
+the time) and sent and read by :func:`~tessera.server.exchange.exchange` (the connection's
+socket and hiredis reader without its layers of Python).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
+import redis.cluster
 from redis.commands.core import Script
 
+from ..exchange import exchange
 from ..resp import pack_command
 
 Sender = Callable[[Sequence[object], Sequence[object]], Any]
@@ -35,23 +38,48 @@ def direct_capable(client: Any) -> bool:
 
 def script_sender(client: Any, script: Script) -> Sender:
     """``send(keys, args)``: the script's reply, reloading the script once after
-    ``NOSCRIPT`` (a restarted or failed-over server); redis-py's errors as they come."""
-    if not direct_capable(client):
-        return lambda keys, args: script(keys=keys, args=args)
+    ``NOSCRIPT`` (a restarted or failed-over server); redis-py's errors as they come.
+
+    * A plain pooled ``redis.Redis``: one pool connection, the command exchanged on it the
+      short way (:func:`~tessera.server.exchange.exchange`); should that fail, the client's
+      retry policy takes over, as for any of its commands.
+    * Another ``redis.Redis`` (the service's own, which keeps a connection per thread):
+      ``execute_command`` itself, without ``Script``'s and ``evalsha``'s wrappers.
+    * Anything else (a Cluster client): ``Script`` as redis-py runs it.
+    """
+    if direct_capable(client):
+        return _pooled_sender(client, script)
+    if isinstance(client, redis.Redis) and not isinstance(client, redis.cluster.RedisCluster):
+        execute = client.execute_command
+
+        def send_on_client(keys: Sequence[object], args: Sequence[object]) -> Any:
+            try:
+                return execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                script.sha = client.script_load(script.script)
+                return execute("EVALSHA", script.sha, len(keys), *keys, *args)
+
+        return send_on_client
+    return lambda keys, args: script(keys=keys, args=args)
+
+
+def _pooled_sender(client: redis.Redis, script: Script) -> Sender:
     pool = client.connection_pool
 
     def send(keys: Sequence[object], args: Sequence[object]) -> Any:
         conn = pool.get_connection()
         try:
             for attempt in range(2):
-                packed = [pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))]
+                packed = pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
 
-                def once(packed: list[bytes] = packed) -> Any:
-                    conn.send_packed_command(packed)
-                    return conn.read_response()
+                def once(packed: bytes = packed) -> Any:
+                    return exchange(conn, packed)
 
                 try:
-                    return conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
+                    try:
+                        return once()
+                    except (redis.ConnectionError, redis.TimeoutError):
+                        return conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
                 except redis.exceptions.NoScriptError:
                     if attempt:
                         raise
