@@ -43,7 +43,7 @@ from tessera.engine.decision import Applied, Decision, EffectResult
 from tessera.engine.dumps import dumps, jsonable
 from tessera.engine.errors import InternalError, TesseraError
 from tessera.engine.model import MemberState, Transaction
-from tessera.engine.reference import Reference
+from tessera.engine.tiers import TierRater
 from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 
@@ -296,7 +296,7 @@ class WalletStore:
         )
         self._rules: dict[str, P.Rule] = {rule.name: rule for rule in program.rules}
         self._periods = sorted({limit.period for rule in program.rules for limit in rule.limits})
-        self._reference = Reference(program)
+        self._rate_tier = TierRater(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
         self._tiers = bool(program.tiers)
         self._scripts = {
@@ -404,7 +404,7 @@ class WalletStore:
         )
         if stored_tier is None and self.program.tiers:
             # A member without a tier on record has the one its counters earn.
-            state.tier = self._reference.tier_for(state, now)
+            state.tier = self._rate_tier(state, now)
         return Snapshot(
             state,
             int(profile.get("ver", 0)),
@@ -882,7 +882,7 @@ class WalletStore:
             state.balances,
             state.entries,
         )
-        best = self._reference.tier_for(after, now)
+        best = self._rate_tier(after, now)
         ranks = self.program.tier_rank
         if best is not None and (stored is None or ranks[best] > ranks.get(stored, -1)):
             return [stored or "", best]
