@@ -1,7 +1,8 @@
 """Build the compiled core: the matcher (ext/), the decision walk (engine/walk.py with its
 record builder, engine/_records.pyx), the compiler's hot modules (the fast parser, the
 checker, the normal forms and the stages, with engine/_untrack.pyx for quick construction),
-the server's RESP packer (server/_resp.pyx), the wallet store (server/wallets/store.py,
+the server's RESP packer (server/_resp.pyx), the Authorize answer's wire encoder
+(server/service/_wire.pyx), the wallet store (server/wallets/store.py,
 buckets.py) and the service's per-call modules.
 
 Set ``TESSERA_DEBUG=1`` for a debug build (bounds checks, line tracing and an HTML
@@ -85,6 +86,17 @@ server = cythonize(
 )
 for module in server:
     module.name = f"tessera.server.{module.name}"
+
+# The Authorize answer's wire encoder (server/service/_wire.pyx).
+wire = cythonize(
+    [Extension("_wire", ["server/service/_wire.pyx"], extra_compile_args=optimise)],
+    compiler_directives=directives,
+    annotate=DEBUG,
+    nthreads=THREADS,
+)
+for module in wire:
+    module.name = f"tessera.server.service.{module.name}"
+server += wire
 
 
 def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Extension]:

@@ -9,7 +9,10 @@ calls, and prints instructions per call:
   warm-up goes through ``encode`` and ``match_encoded``, which are not counted);
 * ``authorize``: the client's side of ``WalletStore.authorize`` of the wallet suite's
   decision (three wallet changes, a cap, a budget) against a private redis-server;
-* ``bare``: the client's side of the bare ``EVALSHA`` floor, sent the same way.
+* ``bare``: the client's side of the bare ``EVALSHA`` floor, sent the same way;
+* ``answer``: the Authorize answer's bytes of each of those authorisations' results, as
+  the servicer makes them (``wire.authorize_response``, the compiled encoder);
+  ``answer-protobuf``: the same bytes built with protobuf, as before the encoder.
 
 Python functions are invisible to callgrind's toggles, so the wallet workloads run their
 calls inside ``functools.reduce`` (a C function) and collect inside that.
@@ -24,14 +27,18 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 from bench.test_bench_engine import TRANSACTIONS
 
-CALLS = {"match": TRANSACTIONS, "authorize": 300, "bare": 300}
+CALLS = {"match": TRANSACTIONS, "authorize": 300, "bare": 300, "answer": 300,
+         "answer-protobuf": 300}
 TOGGLES = {
     "match": "__pyx_pw_6_match_7Matcher_5match",
     "authorize": "functools_reduce",
     "bare": "functools_reduce",
+    "answer": "functools_reduce",
+    "answer-protobuf": "functools_reduce",
 }
 
 
@@ -73,11 +80,25 @@ def run_wallets(kind: str, calls: int | None = None) -> int:
         step: Callable[[object, tuple], object]
         if kind == "bare":
             step = lambda _, item: bare()  # noqa: E731
+        elif kind.startswith("answer"):
+            step = _answer_step(kind, compiled.program, [store.authorize(*i) for i in items])
         else:
             step = lambda _, item: store.authorize(*item)  # noqa: E731
         functools.reduce(step, items[50:], None)
         client.close()
     return count
+
+
+def _answer_step(kind: str, program: Any, results: list[dict]) -> Callable[[object, tuple], object]:
+    """A reduce step answering the result of each item (the answers warmed up first)."""
+    from tessera.server.service import wire
+
+    encode = wire.authorize_response if kind == "answer" else wire.build_authorize_response
+    did = "0123456789abcdef0123"  # a decision id's length; worked out before either path
+    for result in results[:50]:
+        encode(result, program, did)
+    answers = iter(results[50:])
+    return lambda _, item: encode(next(answers), program, did)
 
 
 def count(kind: str, rules: int = 1_000) -> float:
@@ -106,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         run_match(rules) if kind == "match" else run_wallets(kind)
         return 0
     if not args or args[0] not in CALLS:
-        print("usage: python -m bench.instructions match N | authorize | bare", file=sys.stderr)
+        print("usage: python -m bench.instructions match N | authorize | bare | answer"
+              " | answer-protobuf", file=sys.stderr)
         return 2
     rules = int(args[1]) if len(args) > 1 else 1_000
     print(f"{args[0]}: {count(args[0], rules):,.0f} instructions per call")

@@ -4,8 +4,8 @@ What the servicer does for an ``Authorize`` call, cut where the parts meet: the 
 bytes parsed, the message turned into a transaction (``convert.transaction_in``), the
 member read (``WalletStore.snapshot``), ``match``, the budgets of the matched rules read,
 the walk (``Walker.decide``), the write (``WalletStore.authorize``) and the answer encoded
-(``convert.decision_out`` and its bytes).  Each request gets a fresh transaction id, so
-the write is a real first authorisation, not an idempotent replay.
+(``wire.authorize_response``: the bytes the servicer sends).  Each request gets a fresh
+transaction id, so the write is a real first authorisation, not an idempotent replay.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tessera.engine.model import Transaction
 from tessera.server.service import convert
 from tessera.server.service.servicers import decision_id
 from tessera.server.service.versions import Runtime
+from tessera.server.service.wire import authorize_response
 
 from bench.service_load import request_for
 from tessera.v1 import authorization_pb2 as A
@@ -65,9 +66,7 @@ def time_stages(rt: Runtime, wires: Sequence[bytes]) -> dict[str, list[float]]:
         t6 = clock()
         result = store.authorize(txn, decision, snapshot)
         t7 = clock()
-        A.AuthorizeResponse(
-            decision=convert.decision_out(result, program, decision_id(txn.member, txn.txn_id))
-        ).SerializeToString()
+        authorize_response(result, program, decision_id(txn.member, txn.txn_id))
         t8 = clock()
         marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
         for i, values in enumerate(lists):

@@ -13,6 +13,8 @@ def test_the_workloads_make_the_calls_they_count():
     assert instructions.run_match(100) == instructions.CALLS["match"]
     assert instructions.run_wallets("bare", 5) == 5
     assert instructions.run_wallets("authorize", 5) == 5
+    assert instructions.run_wallets("answer", 5) == 5
+    assert instructions.run_wallets("answer-protobuf", 5) == 5
 
 
 def test_a_usage_error_says_how():

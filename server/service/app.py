@@ -33,6 +33,7 @@ from .metrics import Metrics
 from .redis_client import redis_client  # noqa: F401  (its home before redis_client.py)
 from .servicers import AuthorizationServicer, Context, MembersServicer, RulesServicer
 from .versions import ProgramRegistry, VersionStore
+from .wire import serialize_response
 
 log = logging.getLogger("tessera.service")
 
@@ -77,6 +78,51 @@ class Service:
 
     def wait(self) -> None:
         self.server.wait_for_termination()
+
+
+# The Authorization methods that answer with bytes (:mod:`.wire`) as well as messages.
+BYTES_METHODS = ("Authorize", "AuthorizeStream")
+
+
+class _Handlers:
+    """Stands in for the server while the generated code registers a servicer: keeps the
+    method handlers it would have registered."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self.handlers = dict(handlers)
+
+
+def add_authorization_servicer(servicer: AuthorizationServicer, server: grpc.Server) -> None:
+    """Register Authorization as the generated code does, except that :data:`BYTES_METHODS`
+    send their answers through :func:`.wire.serialize_response`.  The handlers are the
+    generated ones (so every other method, and every request deserializer, is exactly as
+    generated); only those two methods' response serializer changes."""
+    kept = _Handlers()
+    A_grpc.add_AuthorizationServicer_to_server(servicer, kept)
+    handlers = kept.handlers
+    for name in BYTES_METHODS:
+        handlers[name] = _bytes_handler(handlers[name])
+    service = authorization_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+
+
+def _bytes_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            handler.unary_unary, handler.request_deserializer, serialize_response)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(
+            handler.stream_stream, handler.request_deserializer, serialize_response)
+    raise TypeError("only unary and bidirectional methods answer with bytes here")
 
 
 def _credentials(config: ServiceConfig) -> grpc.ServerCredentials | None:
@@ -130,7 +176,7 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=config.threads * 64,
     )
-    A_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(ctx), server)
+    add_authorization_servicer(AuthorizationServicer(ctx), server)
     M_grpc.add_MembersServicer_to_server(MembersServicer(ctx), server)
     R_grpc.add_RulesServicer_to_server(RulesServicer(ctx), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -34,7 +34,7 @@ from tessera.v1 import members_pb2_grpc as M_grpc
 from tessera.v1 import rules_pb2 as R
 from tessera.v1 import rules_pb2_grpc as R_grpc
 
-from . import convert
+from . import convert, wire
 from .config import ServiceConfig
 from .deadlines import LatencyEstimate, redis_deadline
 from .diff import diff_rules
@@ -128,7 +128,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
 
     def _authorize(
         self, request: A.AuthorizeRequest, context: grpc.ServicerContext
-    ) -> A.AuthorizeResponse:
+    ) -> A.AuthorizeResponse | bytes:
         rt = self.ctx.runtime()
         program = rt.compiled.program
         txn = convert.transaction_in(
@@ -144,14 +144,12 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
             redis_deadline(previous)
         return self._answer(result, program, txn)
 
-    def _answer(
-        self, result: dict[str, Any], program: Any, txn: Transaction
-    ) -> A.AuthorizeResponse:
+    def _answer(self, result: dict[str, Any], program: Any, txn: Transaction) -> bytes:
+        """The serialized answer (:mod:`.wire`: these methods send bytes as they are)."""
         decided = self.ctx.metrics.decided
         for applied in result.get("applied", ()):
             decided(applied["rule"])
-        return A.AuthorizeResponse(decision=convert.decision_fields(
-            result, program, decision_id(txn.member, txn.txn_id)))
+        return wire.authorize_response(result, program, decision_id(txn.member, txn.txn_id))
 
     def _apply(
         self, rt: Runtime, txn: Transaction, capture: bool, context: grpc.ServicerContext
@@ -187,15 +185,18 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
 
     def Authorize(
         self, request: A.AuthorizeRequest, context: grpc.ServicerContext
-    ) -> A.AuthorizeResponse:
+    ) -> A.AuthorizeResponse | bytes:
+        """An answer as bytes, or a message where it is not a decision of the store (a
+        stand-in): :func:`.wire.serialize_response` sends either."""
         return self._authorize(request, context)
 
     def AuthorizeStream(
         self, request_iterator: Iterator[A.AuthorizeRequest], context: grpc.ServicerContext
-    ) -> Iterator[A.AuthorizeResponse]:
-        """Answers in request order.  A reader thread queues the requests as they arrive;
-        each turn takes every request that has arrived (up to :data:`STREAM_BATCH`), decides
-        them and writes them in one pipeline (:meth:`_authorize_batch`)."""
+    ) -> Iterator[A.AuthorizeResponse | bytes]:
+        """Answers in request order (bytes or messages, as :meth:`Authorize`).  A reader
+        thread queues the requests as they arrive; each turn takes every request that has
+        arrived (up to :data:`STREAM_BATCH`), decides them and writes them in one pipeline
+        (:meth:`_authorize_batch`)."""
         inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
         def read() -> None:
@@ -225,7 +226,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
 
     def _authorize_batch(
         self, requests: list[A.AuthorizeRequest], context: grpc.ServicerContext
-    ) -> list[A.AuthorizeResponse]:
+    ) -> list[A.AuthorizeResponse | bytes]:
         """Decide and write several transactions; one answer each, in order.
 
         Each transaction is decided on its member's snapshot, and the writes go in one
@@ -238,7 +239,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         except TesseraError as exc:  # no version active yet: each request says so
             return [_error_reply(request, exc) for request in requests]
         program = rt.compiled.program
-        out: list[A.AuthorizeResponse | None] = [None] * len(requests)
+        out: list[A.AuthorizeResponse | bytes | None] = [None] * len(requests)
         pending: list[tuple[int, Transaction]] = []
         for i, request in enumerate(requests):
             try:
@@ -282,7 +283,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
 
     def _write_round(
         self, rt: Runtime, requests: list[A.AuthorizeRequest],
-        items: list[tuple[int, Transaction]], out: list[A.AuthorizeResponse | None],
+        items: list[tuple[int, Transaction]], out: list[A.AuthorizeResponse | bytes | None],
         context: grpc.ServicerContext,
     ) -> bool:
         """Decide ``items`` (distinct members) and write them in one pipeline per capture
@@ -344,7 +345,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
     def _again(
         self, rt: Runtime, request: A.AuthorizeRequest, txn: Transaction,
         context: grpc.ServicerContext,
-    ) -> A.AuthorizeResponse:
+    ) -> A.AuthorizeResponse | bytes:
         """A stream transaction whose member moved under it: decided again on its own."""
         try:
             result = self._apply(rt, txn, request.capture, context)
