@@ -12,7 +12,10 @@ calls, and prints instructions per call:
 * ``bare``: the client's side of the bare ``EVALSHA`` floor, sent the same way;
 * ``answer``: the Authorize answer's bytes of each of those authorisations' results, as
   the servicer makes them (``wire.authorize_response``, the compiled encoder);
-  ``answer-protobuf``: the same bytes built with protobuf, as before the encoder.
+  ``answer-protobuf``: the same bytes built with protobuf, as before the encoder;
+* ``stages``: one authorisation as the servicer does it (bench/stages.py: request bytes to
+  answer bytes, a real first write each) on the service suite's 1,000-rule programme, over
+  200 requests after a warm-up of 100 (so half of the members already hold a purchase).
 
 Python functions are invisible to callgrind's toggles, so the wallet workloads run their
 calls inside ``functools.reduce`` (a C function) and collect inside that.
@@ -32,13 +35,14 @@ from typing import Any
 from bench.test_bench_engine import TRANSACTIONS
 
 CALLS = {"match": TRANSACTIONS, "authorize": 300, "bare": 300, "answer": 300,
-         "answer-protobuf": 300}
+         "answer-protobuf": 300, "stages": 200}
 TOGGLES = {
     "match": "__pyx_pw_6_match_7Matcher_5match",
     "authorize": "functools_reduce",
     "bare": "functools_reduce",
     "answer": "functools_reduce",
     "answer-protobuf": "functools_reduce",
+    "stages": "functools_reduce",
 }
 
 
@@ -120,15 +124,39 @@ def count(kind: str, rules: int = 1_000) -> float:
     return int(found.group(1).replace(",", "")) / CALLS[kind]
 
 
+def run_stages(calls: int | None = None) -> int:
+    """Authorisations of the service suite's 1,000-rule programme, stage by stage as
+    bench/stages.py times them (decode to encode, a real first write each); the number
+    made."""
+    from bench.stages import time_stages, wire_requests
+    from bench.suite_e2e import stack
+    from bench.workload import generate_transactions
+
+    count = calls or CALLS["stages"]
+    txns = generate_transactions(2_000)
+    with stack() as s:
+        rt = s.service.registry.active
+        assert rt is not None, "no active programme"
+        time_stages(rt, wire_requests(txns, "warm", 100))  # warm-up, outside the toggle
+        wires = wire_requests(txns, "counted", count)
+        functools.reduce(lambda _, wire: time_stages(rt, [wire]), wires, None)
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--run"]:  # the child, under valgrind
         kind, rules = args[1], int(args[2])
-        run_match(rules) if kind == "match" else run_wallets(kind)
+        if kind == "match":
+            run_match(rules)
+        elif kind == "stages":
+            run_stages()
+        else:
+            run_wallets(kind)
         return 0
     if not args or args[0] not in CALLS:
         print("usage: python -m bench.instructions match N | authorize | bare | answer"
-              " | answer-protobuf", file=sys.stderr)
+              " | answer-protobuf | stages", file=sys.stderr)
         return 2
     rules = int(args[1]) if len(args) > 1 else 1_000
     print(f"{args[0]}: {count(args[0], rules):,.0f} instructions per call")
