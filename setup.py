@@ -77,26 +77,23 @@ walk = cythonize(
 for module in walk:
     module.name = f"tessera.engine.{module.name}"
 
-# The server's RESP packer (server/_resp.pyx).
-server = cythonize(
-    [Extension("_resp", ["server/_resp.pyx"], extra_compile_args=optimise)],
-    compiler_directives=directives,
-    annotate=DEBUG,
-    nthreads=THREADS,
-)
-for module in server:
-    module.name = f"tessera.server.{module.name}"
+def with_directives(package: str, sources: tuple[tuple[str, str], ...]) -> list[Extension]:
+    """Extensions written for the project's directives (the matcher's), named into
+    ``package``."""
+    built = cythonize(
+        [Extension(name, [source], extra_compile_args=optimise) for name, source in sources],
+        compiler_directives=directives,
+        annotate=DEBUG,
+        nthreads=THREADS,
+    )
+    for module in built:
+        module.name = f"{package}.{module.name}"
+    return built
 
-# The Authorize answer's wire encoder (server/service/_wire.pyx).
-wire = cythonize(
-    [Extension("_wire", ["server/service/_wire.pyx"], extra_compile_args=optimise)],
-    compiler_directives=directives,
-    annotate=DEBUG,
-    nthreads=THREADS,
-)
-for module in wire:
-    module.name = f"tessera.server.service.{module.name}"
-server += wire
+
+# The server's RESP packer and the Authorize answer's wire encoder.
+server = with_directives("tessera.server", (("_resp", "server/_resp.pyx"),))
+server += with_directives("tessera.server.service", (("_wire", "server/service/_wire.pyx"),))
 
 
 def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Extension]:
