@@ -2,16 +2,16 @@
 
 ``Connection.send_packed_command`` and ``read_response`` pass through five layers of
 Python for every command (the connection's health and error handling, the parser's reply
-loop, its socket read with timeout juggling, push-notification checks): some 16k
+loop, its socket read with timeout juggling, push-notification checks): some 7k
 instructions a round trip, twice per authorisation.  :func:`exchange` does the same work
 on the same socket, hiredis reader and buffer in one function: send, then feed the reader
 until it holds a reply.  Errors are redis-py's, and the connection is disconnected on any
 of them, as redis-py does, so the next command reconnects and never reads a stale reply.
 
-A push message (RESP3) met on the way goes to the parser's handler, as redis-py does, and the
-reply is read after it.  A connection this cannot speak for (no hiredis parser, a
-health-check interval) goes through redis-py's own methods instead, so every connection works and
-only the usual one is short.  A connection class that shortens reads to a call's deadline
+A push message (RESP3) met on the way goes to the parser's handler, as redis-py does, and
+the reply is read after it.  A connection this cannot speak for (no hiredis parser, a
+health-check interval) goes through redis-py's own methods instead, so every connection
+works and only the usual one is short.  A connection class that shortens reads to a call's deadline
 says how long through ``read_budget()`` (see ``server.service.deadlines``).
 """
 
