@@ -77,12 +77,14 @@ walk = cythonize(
 for module in walk:
     module.name = f"tessera.engine.{module.name}"
 
-def with_directives(package: str, sources: tuple[tuple[str, str], ...]) -> list[Extension]:
-    """Extensions written for the project's directives (the matcher's), named into
-    ``package``."""
+def cythonized(
+    package: str, sources: tuple[tuple[str, str], ...], compiler_directives: dict
+) -> list[Extension]:
+    """Extensions of ``sources`` (name, file), compiled with ``compiler_directives`` and
+    named into ``package``."""
     built = cythonize(
         [Extension(name, [source], extra_compile_args=optimise) for name, source in sources],
-        compiler_directives=directives,
+        compiler_directives=compiler_directives,
         annotate=DEBUG,
         nthreads=THREADS,
     )
@@ -91,24 +93,23 @@ def with_directives(package: str, sources: tuple[tuple[str, str], ...]) -> list[
     return built
 
 
-# The server's RESP packer and the Authorize answer's wire encoder.
-server = with_directives("tessera.server", (("_resp", "server/_resp.pyx"),))
-server += with_directives("tessera.server.service", (("_wire", "server/service/_wire.pyx"),))
+# The server's RESP packer and the Authorize answer's wire encoder, written for the
+# project's (the matcher's) directives.
+server = cythonized("tessera.server", (("_resp", "server/_resp.pyx"),), directives)
+server += cythonized(
+    "tessera.server.service", (("_wire", "server/service/_wire.pyx"),), directives
+)
 
 
 def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Extension]:
     """Plain Python modules that Cython compiles as they stand (the same sources import as
     Python where they are not built), keeping Python's own indexing and division: they are
     not written for the matcher's unchecked directives."""
-    built = cythonize(
-        [Extension(name, [f"{folder}/{name}.py"], extra_compile_args=optimise) for name in names],
-        compiler_directives={"language_level": "3", "embedsignature": True},
-        annotate=DEBUG,
-        nthreads=THREADS,
+    return cythonized(
+        package,
+        tuple((name, f"{folder}/{name}.py") for name in names),
+        {"language_level": "3", "embedsignature": True},
     )
-    for module in built:
-        module.name = f"{package}.{module.name}"
-    return built
 
 
 # The wallet store's hot path, and the service's per-call Python (request and answer

@@ -97,7 +97,7 @@ class _DeadlineAware:
 
     def read_response(self, disable_decoding: bool = False, **kwargs: Any) -> Any:
         if "timeout" not in kwargs:
-            budget = _budget(self.socket_timeout)
+            budget = self.read_budget()
             if budget is not None:
                 kwargs["timeout"] = budget
         return super().read_response(disable_decoding, **kwargs)  # type: ignore[misc]
