@@ -1,18 +1,20 @@
-"""One packed command sent on a redis-py connection and its reply read, the short way.
+"""Packed commands sent on a redis-py connection and their replies read, the short way.
 
 ``Connection.send_packed_command`` and ``read_response`` pass through five layers of
 Python for every command (the connection's health and error handling, the parser's reply
 loop, its socket read with timeout juggling, push-notification checks): some 7k
 instructions a round trip, twice per authorisation.  :func:`exchange` does the same work
 on the same socket, hiredis reader and buffer in one function: send, then feed the reader
-until it holds a reply.  Errors are redis-py's, and the connection is disconnected on any
-of them, as redis-py does, so the next command reconnects and never reads a stale reply.
+until it holds a reply.  :func:`exchange_many` does it for a pipeline (redis-py's
+``Pipeline`` puts those layers, and its own, around each of its commands).  Errors are
+redis-py's, and the connection is disconnected on any of them, as redis-py does, so the
+next command reconnects and never reads a stale reply.
 
 A push message (RESP3) met on the way goes to the parser's handler, as redis-py does, and
 the reply is read after it.  A connection this cannot speak for (no hiredis parser, a
 health-check interval) goes through redis-py's own methods instead, so every connection
-works and only the usual one is short.  A connection class that shortens reads to a call's deadline
-says how long through ``read_budget()`` (see ``server.service.deadlines``).
+works and only the usual one is short.  A connection class that shortens reads to a call's
+deadline says how long through ``read_budget()`` (see ``server.service.deadlines``).
 """
 
 from __future__ import annotations
@@ -40,18 +42,49 @@ def exchange(conn: Any, packed: bytes) -> Any:
     if not _short_capable(conn):
         conn.send_packed_command((packed,), False)
         return conn.read_response()
+    reply = _exchange(conn, packed, 1)[0]
+    if isinstance(reply, redis.ResponseError):
+        raise reply
+    return reply
+
+
+def exchange_many(conn: Any, packed: bytes, count: int) -> list[Any]:
+    """Send ``packed`` (``count`` RESP commands, one after another) on ``conn`` and return
+    their ``count`` replies in order: a pipeline without redis-py's per-command layers.
+
+    An error reply takes its command's place as redis-py's exception for it (as
+    ``Pipeline.execute(raise_on_error=False)`` gives it), so that one command's error leaves
+    the others' replies readable; a failure of the connection itself is raised."""
+    if not count:
+        return []
+    if not _short_capable(conn):
+        conn.send_packed_command((packed,), False)
+        replies = []
+        for _ in range(count):
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
+    return _exchange(conn, packed, count)
+
+
+def _exchange(conn: Any, packed: bytes, count: int) -> list[Any]:
+    """Send ``packed`` and read ``count`` replies (error replies as values) on a connection
+    that :func:`_short_capable` accepts."""
     if conn._sock is None:
         conn.connect()
     sock = conn._sock
     parser = conn._parser
     reader, buffer = parser._reader, parser._buffer
     budget = conn.read_budget() if hasattr(conn, "read_budget") else None
+    replies: list[Any] = []
     try:
         sock.sendall(packed)
         if budget is not None:
             sock.settimeout(budget)
         push = parser._hiredis_PushNotificationType
-        while True:
+        while len(replies) < count:
             reply = reader.gets()
             while reply is NOT_ENOUGH_DATA:
                 size = sock.recv_into(buffer)
@@ -59,12 +92,18 @@ def exchange(conn: Any, packed: bytes) -> Any:
                     raise redis.ConnectionError("Connection closed by server.")
                 reader.feed(buffer, 0, size)
                 reply = reader.gets()
-            if push is None or not isinstance(reply, push):
-                break
-            parser.handle_push_response(reply)
+            if push is not None and isinstance(reply, push):
+                parser.handle_push_response(reply)
+                continue
+            if isinstance(reply, redis.ConnectionError):
+                raise reply
+            replies.append(reply)
     except TimeoutError:  # the socket timed out (socket.timeout)
         conn.disconnect()
         raise redis.TimeoutError("Timeout talking to the server") from None
+    except redis.ConnectionError:
+        conn.disconnect()
+        raise
     except OSError as exc:
         conn.disconnect()
         raise redis.ConnectionError(f"Error {exc.errno} talking to the server: {exc}") from None
@@ -73,9 +112,4 @@ def exchange(conn: Any, packed: bytes) -> Any:
         raise
     if budget is not None:
         sock.settimeout(conn.socket_timeout)
-    if isinstance(reply, redis.ResponseError):
-        raise reply
-    if isinstance(reply, redis.ConnectionError):
-        conn.disconnect()
-        raise reply
-    return reply
+    return replies

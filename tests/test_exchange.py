@@ -1,6 +1,7 @@
-"""The short exchange of one command on a redis-py connection, against a real redis-server:
-the same replies and errors as redis-py's own send and read, the connection dropped on a
-failure and good again after it, reads held to a deadline, push messages stepped over."""
+"""The short exchange of one command, or of a pipeline of them, on a redis-py connection,
+against a real redis-server: the same replies and errors as redis-py's own send and read
+(and pipeline), the connection dropped on a failure and good again after it, reads held to
+a deadline, push messages stepped over."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import pytest
 import redis
 from redis.connection import Connection, UnixDomainSocketConnection
-from tessera.server.exchange import _short_capable, exchange
+from tessera.server.exchange import _short_capable, exchange, exchange_many
 from tessera.server.resp import pack_command
 
 pytest_plugins = ["tests.conftest_redis"]  # the redis-server fixtures
@@ -151,6 +152,68 @@ def test_a_connection_with_health_checks_goes_through_redis_py(redis_server):
         assert exchange(conn, pack_command(("ECHO", "long way"))) == b"long way"
         with pytest.raises(redis.ResponseError):
             exchange(conn, pack_command(("NOSUCHCOMMAND",)))
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def packed(commands) -> bytes:
+    return b"".join(pack_command(args) for args in commands)
+
+
+def test_many_replies_are_those_of_the_commands_one_by_one_in_order(redis_client, conn):
+    redis_client.flushall()
+    ours = exchange_many(conn, packed(COMMANDS), len(COMMANDS))
+    redis_client.flushall()
+    assert ours == [exchange(conn, pack_command(args)) for args in COMMANDS]
+    assert exchange_many(conn, b"", 0) == []
+
+
+def test_an_error_reply_takes_its_commands_place_and_the_rest_is_read(conn):
+    commands = [
+        ("SET", "before", "1"),
+        ("EVAL", "return redis.error_reply('no_way here')", 0),
+        ("EVALSHA", "0" * 40, 0),
+        ("INCR", "before"),
+    ]
+    replies = exchange_many(conn, packed(commands), len(commands))
+    assert replies[0] == b"OK"
+    assert isinstance(replies[1], redis.ResponseError) and "no_way here" in str(replies[1])
+    assert isinstance(replies[2], redis.exceptions.NoScriptError)
+    assert replies[3] == 2
+    sock = conn._sock
+    assert exchange(conn, pack_command(("PING",))) == b"PONG"
+    assert conn._sock is sock  # nothing left unread on the connection
+
+
+def test_a_pipeline_on_a_killed_connection_raises_is_dropped_and_reconnects(redis_client, conn):
+    mine = exchange(conn, pack_command(("CLIENT", "ID")))
+    redis_client.execute_command("CLIENT", "KILL", "ID", mine)
+    with pytest.raises(redis.ConnectionError):
+        exchange_many(conn, packed([("PING",), ("PING",)]), 2)
+    assert conn._sock is None
+    assert exchange_many(conn, packed([("PING",), ("ECHO", "x")]), 2) == [b"PONG", b"x"]
+
+
+def test_a_pipeline_past_the_socket_timeout_raises_and_drops_the_connection(redis_server):
+    client = redis_server.client(socket_timeout=0.2)
+    conn = client.connection_pool.get_connection()
+    try:
+        with pytest.raises(redis.TimeoutError):
+            exchange_many(conn, packed([("PING",), ("BLPOP", "never", 5)]), 2)
+        assert conn._sock is None  # the late reply is never read as another command's
+        assert exchange_many(conn, packed([("ECHO", "y")]), 1) == [b"y"]
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def test_a_pipeline_on_a_connection_with_health_checks_goes_through_redis_py(redis_server):
+    client = redis_server.client(health_check_interval=30)
+    conn = client.connection_pool.get_connection()
+    try:
+        replies = exchange_many(conn, packed([("ECHO", "a"), ("NOSUCHCOMMAND",)]), 2)
+        assert replies[0] == b"a" and isinstance(replies[1], redis.ResponseError)
     finally:
         client.connection_pool.release(conn)
         client.close()

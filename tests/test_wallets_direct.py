@@ -1,5 +1,5 @@
-"""The short way a plain client sends the store's scripts, who keeps the long way, and the
-packer both ways share."""
+"""The short way a plain client sends the store's scripts and batches, who keeps the long
+way, and the packer both ways share."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tessera.server import _resp
 from tessera.server.resp import CommandPacker, pack_command
 from tessera.server.service.redis_client import redis_client as service_client
 from tessera.server.wallets import buckets, store
-from tessera.server.wallets.direct import direct_capable, script_sender
+from tessera.server.wallets.direct import batch_sender, direct_capable, script_sender
 
 pytest_plugins = ["tests.conftest_redis"]  # the redis-server fixtures
 
@@ -51,6 +51,56 @@ def test_a_script_error_comes_through_as_redis_py_raises_it(redis_client):
         send([], [])
     with pytest.raises(TypeError):  # hiredis packs no None: the store turns this into a bug
         send([], [None])
+
+
+BATCH = [
+    ("SET", "b:k", 41),
+    ("INCR", "b:k"),
+    ("HGET", "b:k", "f"),  # a string, not a hash: an error in its place
+    ("EVALSHA", "0" * 40, 0),  # a script the server does not hold
+    ("GET", "b:k"),
+]
+
+
+def check_batch(client, replies) -> None:
+    assert replies[1] == 42 and replies[4] == b"42"
+    assert isinstance(replies[2], redis.ResponseError) and "WRONGTYPE" in str(replies[2])
+    assert isinstance(replies[3], redis.exceptions.NoScriptError)
+
+
+def as_compared(reply):
+    """A reply as two runs of one command compare: an error by its kind and message; OK as
+    redis-py's SET callback gives it."""
+    if isinstance(reply, Exception):
+        return type(reply), str(reply)
+    return True if reply == b"OK" else reply
+
+
+def test_a_batch_answers_as_a_pipeline_in_every_kind_of_client(redis_server, redis_client):
+    service = service_client(redis_server.url, 1.0)
+    single = redis.Redis.from_url(redis_server.url, single_connection_client=True)
+    try:
+        for client in (redis_client, service, single):
+            client.delete("b:k")
+            check_batch(client, batch_sender(client)(BATCH))
+        pipe = redis_client.pipeline(transaction=False)
+        for command in BATCH:
+            pipe.execute_command(*command)
+        redis_client.delete("b:k")
+        theirs = pipe.execute(raise_on_error=False)
+        redis_client.delete("b:k")
+        ours = batch_sender(redis_client)(BATCH)
+        assert [as_compared(r) for r in ours] == [as_compared(r) for r in theirs]
+    finally:
+        service.close()
+        single.close()
+
+
+def test_a_batch_survives_a_killed_connection(redis_client):
+    send = batch_sender(redis_client)
+    send([("PING",)])
+    redis_client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert send([("PING",), ("ECHO", "again")]) == [b"PONG", b"again"]  # the client's retry
 
 
 PACKABLE = st.one_of(

@@ -37,7 +37,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..exchange import exchange
+from ..exchange import exchange, exchange_many
 from ..resp import CommandPacker
 from ..resp import pack_command as _pack
 from .deadlines import connection_class
@@ -90,11 +90,7 @@ class ServiceRedis(redis.Redis):
                 if isinstance(reply, Exception):
                     raise reply
                 return reply
-        held = getattr(mine, "held", None)
-        if held is None:
-            pool = self.connection_pool
-            held = mine.held = _Held(pool, pool.get_connection())
-        conn = held.conn
+        conn = self._connection()
         name = args[0]
         if (not options or options.keys() == _KEYS_ONLY) and " " not in name:
             try:
@@ -106,6 +102,30 @@ class ServiceRedis(redis.Redis):
                 callback = self.response_callbacks.get(name)
                 return response if callback is None else callback(response)
         return self._send_command_parse_response(conn, name, *args, **options)
+
+    def _connection(self) -> Any:
+        """This thread's own connection (taken from the pool on first use)."""
+        mine = self._mine
+        held = getattr(mine, "held", None)
+        if held is None:
+            pool = self.connection_pool
+            held = mine.held = _Held(pool, pool.get_connection())
+        return held.conn
+
+    def exchange_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies of ``commands`` (plain ones: no per-call options) sent in one round
+        trip on this thread's connection, in order, each through its response callback;
+        an error reply in its command's place (as ``Pipeline.execute(raise_on_error=False)``
+        gives it), a failed connection raised (a pipeline without redis-py's layers)."""
+        replies = exchange_many(
+            self._connection(), b"".join([_pack(command) for command in commands]), len(commands)
+        )
+        callbacks = self.response_callbacks
+        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            callback = callbacks.get(command[0])
+            if callback is not None and not isinstance(reply, Exception):
+                replies[i] = callback(reply)
+        return replies
 
     @contextlib.contextmanager
     def prefetch(self, calls: Sequence[Callable[[], object]]) -> Iterator[None]:
@@ -129,11 +149,8 @@ class ServiceRedis(redis.Redis):
             mine.recording = None
         ready: dict[tuple[Any, ...], collections.deque[Any]] = {}
         if recorded:
-            pipe = self.pipeline(transaction=False)
-            for args, options in recorded:
-                pipe.execute_command(*args, **options)
             try:
-                replies = pipe.execute(raise_on_error=False)
+                replies = self._send_recorded(recorded)
             except redis.RedisError:
                 replies = []
             for (args, _options), reply in zip(recorded, replies, strict=False):
@@ -143,6 +160,19 @@ class ServiceRedis(redis.Redis):
             yield
         finally:
             mine.ready = None
+
+    def _send_recorded(
+        self, recorded: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
+    ) -> list[Any]:
+        """The recorded commands' replies: exchanged the short way when every one is plain,
+        else through a pipeline."""
+        if all((not o or o.keys() == _KEYS_ONLY) and " " not in a[0] for a, o in recorded):
+            with contextlib.suppress(TypeError):  # a value that cannot be packed: a pipeline
+                return self.exchange_many([args for args, _options in recorded])
+        pipe = self.pipeline(transaction=False)
+        for args, options in recorded:
+            pipe.execute_command(*args, **options)
+        return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         held = getattr(self._mine, "held", None)

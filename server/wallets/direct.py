@@ -1,4 +1,5 @@
-"""Sending a registered script the short way: one pool connection, packed at once.
+"""Sending a registered script, or a batch of commands, the short way: one pool
+connection, packed at once.
 
 ``Script.__call__`` goes through ``redis.Redis``, which looks at every argument in Python
 before hiredis packs them (about half a microsecond each, and authorise sends some fifty)
@@ -7,7 +8,9 @@ two-core machine).  :func:`script_sender` gives the store, and the benchmarks' b
 one way to send a script that skips both where the client allows it.  The command is
 packed by :func:`~tessera.server.resp.pack_command` (as hiredis packs it, in a fraction of
 the time) and sent and read by :func:`~tessera.server.exchange.exchange` (the connection's
-socket and hiredis reader without its layers of Python).
+socket and hiredis reader without its layers of Python).  :func:`batch_sender` does the same
+for a pipeline of commands, which redis-py's ``Pipeline`` sends with those layers, and its
+own, around every command.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import redis
 import redis.cluster
 from redis.commands.core import Script
 
-from ..exchange import exchange
+from ..exchange import exchange, exchange_many
 from ..resp import pack_command
 
 Sender = Callable[[Sequence[object], Sequence[object]], Any]
+Batch = Callable[[Sequence[tuple[object, ...]]], list[Any]]
 
 
 def direct_capable(client: Any) -> bool:
@@ -87,6 +91,56 @@ def _pooled_sender(client: redis.Redis, script: Script) -> Sender:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             if conn.should_reconnect():  # the server announced maintenance: reconnect next time
+                conn.disconnect()
+            pool.release(conn)
+
+    return send
+
+
+def batch_sender(client: Any) -> Batch:
+    """``send(commands)``: the replies of ``commands`` (each a command's words) sent in one
+    round trip, in order, each error reply in its command's place as redis-py's exception
+    (as ``Pipeline.execute(raise_on_error=False)`` gives them); a failed connection raised.
+
+    * A client with its own ``exchange_many`` (the service's, which keeps a connection per
+      thread): that.
+    * A plain pooled ``redis.Redis``: one pool connection, the commands exchanged on it the
+      short way; should that fail, the client's retry policy sends them again, as it does
+      a pipeline.
+    * Anything else: a pipeline.
+    """
+    own = getattr(client, "exchange_many", None)
+    if own is not None:
+        return own  # type: ignore[no-any-return]
+    if direct_capable(client):
+        return _pooled_batch(client)
+
+    def send_pipelined(commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    return send_pipelined
+
+
+def _pooled_batch(client: redis.Redis) -> Batch:
+    pool = client.connection_pool
+
+    def send(commands: Sequence[tuple[object, ...]]) -> list[Any]:
+        packed = b"".join([pack_command(command) for command in commands])
+        conn = pool.get_connection()
+        try:
+
+            def once() -> list[Any]:
+                return exchange_many(conn, packed, len(commands))
+
+            try:
+                return once()
+            except (redis.ConnectionError, redis.TimeoutError):
+                return conn.retry.call_with_retry(once, lambda _error: conn.disconnect())
+        finally:
+            if conn.should_reconnect():
                 conn.disconnect()
             pool.release(conn)
 

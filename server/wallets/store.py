@@ -48,7 +48,7 @@ from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 
 from .buckets import Purse, purses
-from .direct import script_sender
+from .direct import batch_sender, script_sender
 from .errors import (
     AmountExceedsRemaining,
     InsufficientBalance,
@@ -306,6 +306,7 @@ class WalletStore:
             for name in SCRIPTS
         }
         self._send = {name: script_sender(client, script) for name, script in self._scripts.items()}
+        self._batch = batch_sender(client)
 
     # ---- plumbing
     def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
@@ -478,7 +479,7 @@ class WalletStore:
     def authorize_many(
         self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
     ) -> list[dict[str, Any] | TesseraError]:
-        """Authorise several decisions in one round trip (a pipeline); per item, the result
+        """Authorise several decisions in one round trip (pipelined); per item, the result
         or the error.  Each is still its own atomic script; on a Cluster they go one by one."""
         if self.cluster:
             out: list[dict[str, Any] | TesseraError] = []
@@ -502,11 +503,11 @@ class WalletStore:
             calls.append((i, keys, args, answer))
         script = self._scripts["authorize"]
         for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for _, keys, args, _ in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            sha = script.sha
             try:
-                replies = pipe.execute(raise_on_error=False)
+                replies = self._batch(
+                    [("EVALSHA", sha, len(keys), *keys, *args) for _, keys, args, _ in calls]
+                )
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {exc}") from None
             missing = []
