@@ -2,10 +2,12 @@
 
 What the servicer does for an ``Authorize`` call, cut where the parts meet: the request's
 bytes parsed, the message turned into a transaction (``convert.transaction_in``), the
-member read (``WalletStore.snapshot``), ``match``, the budgets of the matched rules read,
-the walk (``Walker.decide``), the write (``WalletStore.authorize``) and the answer encoded
-(``wire.authorize_response``: the bytes the servicer sends).  Each request gets a fresh
-transaction id, so the write is a real first authorisation, not an idempotent replay.
+member read (``WalletStore.snapshot``), ``match``, the budgets of the matched rules read
+(unless this process's estimate has room: server/wallets/estimates.py), the walk
+(``Walker.decide``, again after a read when the estimate did not hold), the write
+(``WalletStore.authorize``) and the answer encoded (``wire.authorize_response``: the bytes
+the servicer sends).  Each request gets a fresh transaction id, so the write is a real
+first authorisation, not an idempotent replay.
 """
 
 from __future__ import annotations
@@ -60,9 +62,14 @@ def time_stages(rt: Runtime, wires: Sequence[bytes]) -> dict[str, list[float]]:
         t3 = clock()
         matched = match(txn, snapshot.state)
         t4 = clock()
-        counters = store.counters(snapshot, matched)
+        # As decide_on_snapshot: budgets as unused while this process's estimate has room.
+        unread = store.unread_counters(snapshot, matched)
+        counters = unread if unread is not None else store.counters(snapshot, matched)
         t5 = clock()
         decision = walker.decide(txn, snapshot.state, matched, counters)
+        if unread is not None and not store.budget_estimates.fits(decision):
+            counters = store.counters(snapshot, matched)
+            decision = walker.decide(txn, snapshot.state, matched, counters)
         t6 = clock()
         result = store.authorize(txn, decision, snapshot)
         t7 = clock()

@@ -51,6 +51,7 @@ from .buckets import Purse, purses
 from .direct import batch_sender, script_sender
 from .errors import (
     AmountExceedsRemaining,
+    BudgetExhausted,
     InsufficientBalance,
     InvalidAmount,
     InvalidRequest,
@@ -68,6 +69,7 @@ from .errors import (
     WalletError,
     error_for,
 )
+from .estimates import BudgetEstimates
 from .keys import SLOTS, Keys, hold_entry, parse_hold_entry, slot_tags
 
 DAY = 86_400
@@ -274,6 +276,7 @@ class WalletStore:
         hold_seconds: int = 7 * DAY,
         limit_retention: int = 400 * DAY,
         record_retention: int = 400 * DAY,
+        budget_estimate_seconds: float = 1.0,
     ) -> None:
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
@@ -289,6 +292,8 @@ class WalletStore:
         if record_retention <= hold_seconds:
             raise InvalidRequest("record_retention must be longer than hold_seconds")
         self.record_retention = record_retention
+        # What this process last saw of each budget (see estimates.py); 0 reads every time.
+        self.budget_estimates = BudgetEstimates(budget_estimate_seconds)
         program = self.program
         self.wallet_names: tuple[str, ...] = (
             *program.wallets,
@@ -425,10 +430,28 @@ class WalletStore:
         return snap.state, snap.version
 
     def counters(self, snapshot: Snapshot, matched: Iterable[int] = ()) -> RedisCounters:
-        """Counters for the walk: the snapshot's limits and the budgets of ``matched`` rules."""
+        """Counters for the walk: the snapshot's limits and the budgets of ``matched`` rules
+        (read now)."""
         rules = self.program.rules
         wanted = [rules[i] for i in matched if rules[i].budget is not None]
         return RedisCounters(snapshot, self.budgets_used(rule.name for rule in wanted))
+
+    def unread_counters(self, snapshot: Snapshot, matched: Iterable[int]) -> RedisCounters | None:
+        """Counters that take the budgets of ``matched`` rules as unused, when this process
+        saw each of them lately with room left (None: read them, :meth:`counters`).  A
+        decision made on them stands only if ``budget_estimates.fits`` it (estimates.py)."""
+        rules = self.program.rules
+        caps = []
+        for i in matched:
+            budget = rules[i].budget
+            if budget is not None:
+                if budget.uses is not None:
+                    caps.append(((rules[i].name, "count"), budget.uses))
+                else:
+                    caps.append(((rules[i].name, "value"), budget.value or 0))
+        if caps and not self.budget_estimates.room(caps):
+            return None
+        return RedisCounters(snapshot)
 
     def budgets_used(self, rule_names: Iterable[str]) -> dict[tuple[str, str], int]:
         pairs = []
@@ -448,7 +471,9 @@ class WalletStore:
                 values = pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from None
-        return {pair: int(value or 0) for pair, value in zip(pairs, values, strict=True)}
+        used = {pair: int(value or 0) for pair, value in zip(pairs, values, strict=True)}
+        self.budget_estimates.read(used)
+        return used
 
     # ---- authorise -----------------------------------------------------------------------
     def authorize(
@@ -464,17 +489,31 @@ class WalletStore:
         member, txn_id = txn.member, txn.txn_id
         k = self.keys
         keys = self._member_keys(member, txn_id)
-        if not self.cluster:
-            keys.append(k.claim(txn_id))
-            for b in budgets:
-                keys.append(k.budget(b["r"]))
-            return _answer(self._run("authorize", keys, args), answer)
-        keys.append(k.fences(member))
-        # Reservations carry the store's clock (when they were made), which is what
-        # reconciliation's grace period is measured on.
-        return self._authorize_on_cluster(
-            member, txn_id, keys, args, budgets, answer, int(time.time())
-        )
+        try:
+            if not self.cluster:
+                keys.append(k.claim(txn_id))
+                for b in budgets:
+                    keys.append(k.budget(b["r"]))
+                reply = self._run("authorize", keys, args)
+            else:
+                keys.append(k.fences(member))
+                # Reservations carry the store's clock (when they were made), which is what
+                # reconciliation's grace period is measured on.
+                reply = self._authorize_on_cluster(
+                    member, txn_id, keys, args, budgets, int(time.time())
+                )
+        except BudgetExhausted:
+            self.budget_estimates.forget()
+            raise
+        return self._answered(reply, budgets, answer)
+
+    def _answered(
+        self, reply: Sequence[Any], budgets: Sequence[Mapping[str, Any]], answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The answer of an authorise script's reply, the budgets a new one spent noted."""
+        if budgets and len(reply) == 1:
+            self.budget_estimates.spent(((b["r"], b["kind"]), b["d"]) for b in budgets)
+        return _answer(reply, answer)
 
     def authorize_many(
         self, items: Sequence[tuple[Transaction, Decision, Snapshot]], *, capture: bool = False
@@ -489,7 +528,8 @@ class WalletStore:
                 except TesseraError as exc:
                     out.append(exc)
             return out
-        calls: list[tuple[int, list[str], list[object], dict[str, Any]]] = []
+        calls: list[tuple[int, list[str], list[object], dict[str, Any], list[dict[str, Any]]]]
+        calls = []
         results: list[dict[str, Any] | TesseraError | None] = [None] * len(items)
         for i, (txn, decision, snapshot) in enumerate(items):
             try:
@@ -500,13 +540,13 @@ class WalletStore:
             keys = [*self._member_keys(txn.member, txn.txn_id), self.keys.claim(txn.txn_id)]
             for b in budgets:
                 keys.append(self.keys.budget(b["r"]))
-            calls.append((i, keys, args, answer))
+            calls.append((i, keys, args, answer, budgets))
         script = self._scripts["authorize"]
         for attempt in range(2):
             sha = script.sha
             try:
                 replies = self._batch(
-                    [("EVALSHA", sha, len(keys), *keys, *args) for _, keys, args, _ in calls]
+                    [("EVALSHA", sha, len(keys), *keys, *args) for _, keys, args, _, _ in calls]
                 )
             except redis.RedisError as exc:
                 raise StoreUnavailable(f"redis: {exc}") from None
@@ -516,11 +556,13 @@ class WalletStore:
                 if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
                     missing.append(call)
                 elif isinstance(reply, redis.ResponseError):
-                    results[i] = _translate(reply)
+                    results[i] = error = _translate(reply)
+                    if isinstance(error, BudgetExhausted):
+                        self.budget_estimates.forget()
                 elif isinstance(reply, Exception):
                     results[i] = StoreUnavailable(f"redis: {reply}")
                 else:
-                    results[i] = _answer(reply, call[3])
+                    results[i] = self._answered(reply, call[4], call[3])
             if not missing:
                 break
             # The server forgot the script (restart, fail-over): load it, send those again.
@@ -535,9 +577,8 @@ class WalletStore:
         keys: list[str],
         args: list[object],
         budgets: list[dict[str, Any]],
-        answer: dict[str, Any],
         now: int,
-    ) -> dict[str, Any]:
+    ) -> Sequence[Any]:
         self._run("claim", [self.keys.claim(txn_id)], [member, "claim"])
         reserved: list[dict[str, Any]] = []
         try:
@@ -550,7 +591,7 @@ class WalletStore:
             raise
         if len(reply) > 1:  # a replay
             self._release(reserved, member, now)  # this attempt's reservations, not the original's
-        return _answer(reply, answer)
+        return reply
 
     def _set_reservation(
         self, b: Mapping[str, Any], member: str, delta: int, now: int, mode: str = "set"
@@ -1691,6 +1732,14 @@ def decide_on_snapshot(
     authorise then writes (if the state has not moved meanwhile)."""
     snapshot = store.snapshot(txn.member, txn.time)
     matched = compiled.match(txn, snapshot.state)
+    # Budgets as unused first: kept if each budget spent has room by this process's
+    # estimate, so a budgeted rule costs no read of its budget (estimates.py says why the
+    # decision is then the one a read would give, or one the write refuses).
+    counters = store.unread_counters(snapshot, matched)
+    if counters is not None:
+        decision = walker.decide(txn, snapshot.state, matched, counters)
+        if store.budget_estimates.fits(decision):
+            return decision, snapshot
     decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
     return decision, snapshot
 
