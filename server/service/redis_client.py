@@ -1,11 +1,12 @@
 """The service's Redis client: one connection per thread, no retries, deadline-aware waits.
 
-An Authorize makes two or three Redis round trips.  Through ``redis.Redis`` each costs
-about four times the round trip itself in client work: a connection checked out of the
-pool and back (a lock, and a ``poll`` of the socket to see that it is clean), a retry
-wrapper and per-command observability hooks.  The service's threads are a fixed pool, so
-:class:`ServiceRedis` lets each thread keep one connection of the pool for itself and send
-commands on it directly; pipelines, pub/sub and scripts work as with ``redis.Redis``.
+An Authorize makes two Redis round trips (three when a budget must be read).  Through
+``redis.Redis`` each costs about four times the round trip itself in client work: a
+connection checked out of the pool and back (a lock, and a ``poll`` of the socket to see
+that it is clean), a retry wrapper and per-command observability hooks.  The service's
+threads are a fixed pool, so :class:`ServiceRedis` lets each thread keep one connection of
+the pool for itself and send commands on it directly; pipelines, pub/sub and scripts work
+as with ``redis.Redis``.
 
 Every command of these connections, pipelines too, is packed by
 :class:`~tessera.server.resp.CommandPacker` (byte for byte as hiredis packs it, without a

@@ -4,10 +4,10 @@ A budget is shared by every member, so the walk cannot take it from the member's
 reading it costs an authorisation a third round trip whenever a matched rule has one.  The
 authorise script checks every budget again before it writes (and on Cluster the budget's
 own script reserves it first), so the walk's figure need not be exact for the cap to hold;
-it must only give the decision that a read would give.  :func:`~tessera.server.wallets.decide_on_snapshot`
-therefore decides first as if every budget were unused, and keeps that decision when each
-budget it spends has room by the estimate here (read or spent by this process within
-``max_age`` seconds):
+it must only give the decision that a read would give.
+:func:`~tessera.server.wallets.decide_on_snapshot` therefore decides first as if every
+budget were unused, and keeps that decision when each budget it spends has room by the
+estimate here (read or spent by this process within ``max_age`` seconds):
 
 * a count budget with room for one more use gives the rule the same verdict at any use
   below its cap: the decision is the one a read would give, and at a use that leaves no
