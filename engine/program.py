@@ -190,6 +190,16 @@ class BudgetSpec:
     uses: int | None
     loc: Location
 
+    @property
+    def kind(self) -> str:
+        """The counter this budget spends: ``count`` of uses, else ``value`` in minor units."""
+        return "count" if self.uses is not None else "value"
+
+    @property
+    def cap(self) -> int:
+        """How much of :attr:`kind` the campaign may spend in all."""
+        return self.uses if self.uses is not None else self.value or 0
+
 
 @dataclass(frozen=True, slots=True)
 class FunderShare:

@@ -47,6 +47,12 @@ from .deadlines import connection_class
 _KEYS_ONLY = frozenset(("keys",))
 
 
+def _plain(name: str, options: dict[str, Any]) -> bool:
+    """Whether a command can be packed and exchanged the short way: one word, and no option
+    that redis-py's own path would act on."""
+    return (not options or options.keys() == _KEYS_ONLY) and " " not in name
+
+
 class _Held:
     """A thread's own connection; returned to the pool when the thread is gone."""
 
@@ -93,7 +99,7 @@ class ServiceRedis(redis.Redis):
                 return reply
         conn = self._connection()
         name = args[0]
-        if (not options or options.keys() == _KEYS_ONLY) and " " not in name:
+        if _plain(name, options):
             try:
                 packed = _pack(args)
             except TypeError:  # a value that cannot be packed: redis-py's path says why
@@ -167,7 +173,7 @@ class ServiceRedis(redis.Redis):
     ) -> list[Any]:
         """The recorded commands' replies: exchanged the short way when every one is plain,
         else through a pipeline."""
-        if all((not o or o.keys() == _KEYS_ONLY) and " " not in a[0] for a, o in recorded):
+        if all(_plain(args[0], options) for args, options in recorded):
             with contextlib.suppress(TypeError):  # a value that cannot be packed: a pipeline
                 return self.exchange_many([args for args, _options in recorded])
         pipe = self.pipeline(transaction=False)

@@ -441,14 +441,11 @@ class WalletStore:
         saw each of them lately with room left (None: read them, :meth:`counters`).  A
         decision made on them stands only if ``budget_estimates.fits`` it (estimates.py)."""
         rules = self.program.rules
-        caps = []
-        for i in matched:
-            budget = rules[i].budget
-            if budget is not None:
-                if budget.uses is not None:
-                    caps.append(((rules[i].name, "count"), budget.uses))
-                else:
-                    caps.append(((rules[i].name, "value"), budget.value or 0))
+        caps = [
+            ((rules[i].name, budget.kind), budget.cap)
+            for i in matched
+            if (budget := rules[i].budget) is not None
+        ]
         if caps and not self.budget_estimates.room(caps):
             return None
         return RedisCounters(snapshot)
@@ -458,7 +455,7 @@ class WalletStore:
         for name in rule_names:
             budget = self._rules[name].budget
             assert budget is not None
-            pairs.append((name, "count" if budget.uses is not None else "value"))
+            pairs.append((name, budget.kind))
         if not pairs:
             return {}
         try:
@@ -1127,8 +1124,7 @@ class WalletStore:
         for rule in self.program.rules:
             if rule.budget is None:
                 continue
-            kind = "count" if rule.budget.uses is not None else "value"
-            cap = rule.budget.uses if rule.budget.uses is not None else rule.budget.value
+            kind, cap = rule.budget.kind, rule.budget.cap
             key = self.keys.budget(rule.name)
             try:
                 found = list(self.client.hscan_iter(key, match="*#*", count=1000))
@@ -1228,7 +1224,7 @@ class WalletStore:
     def _budget_cap(self, rule_name: str) -> int:
         budget = self._rules[rule_name].budget
         assert budget is not None
-        return budget.uses if budget.uses is not None else budget.value  # type: ignore[return-value]
+        return budget.cap
 
     # ---- the periodic job ------------------------------------------------------------------
     def housekeeping(self, now: int, *, reconcile_grace: int = 300) -> dict[str, Any]:
@@ -1527,7 +1523,7 @@ class WalletStore:
             for rule in self.program.rules:
                 if rule.budget is None:
                     continue
-                kind = "count" if rule.budget.uses is not None else "value"
+                kind = rule.budget.kind
                 fields = self._call("hgetall", self.keys.budget(rule.name))
                 used = int(fields.get(kind.encode(), 0))
                 total = int(fields.get(b"settled", 0)) + sum(
