@@ -37,6 +37,24 @@ class Purse:
 
     parse = staticmethod(bucket_times)
 
+    def __init__(
+        self,
+        name: str,
+        buckets: dict[str, int] | None = None,
+        debt: int = 0,
+        changed: set[str] | None = None,
+    ) -> None:
+        # Written out rather than generated: dataclass's own __init__ is interpreted code
+        # even in the compiled module, and authorise builds a purse per wallet it touches.
+        self.name = name
+        self.buckets = {} if buckets is None else buckets
+        self.debt = debt
+        self.changed = set() if changed is None else changed
+
+    def copy(self) -> Purse:
+        """A purse to work on: the same buckets and debt, nothing changed yet."""
+        return Purse(self.name, dict(self.buckets), self.debt)
+
     @staticmethod
     def live(field_name: str, now: int) -> bool:
         expires, available = bucket_times(field_name)

@@ -635,17 +635,9 @@ class WalletStore:
         _whole(decision.redeemed, "redeemed")
 
         # Wallets: the redemption first, then the credits, on copies of the snapshot's purses.
-        wallets: list[str] = []
-        index: dict[str, int] = {}
+        # ``purses`` in the order first touched: the script numbers wallets so (from 1).
         purses: dict[str, Purse] = {}
-
-        def purse(name: str) -> Purse:
-            if name not in index:
-                wallets.append(name)
-                index[name] = len(wallets)
-                held = snapshot.purses.get(name)
-                purses[name] = Purse(name, dict(held.buckets), held.debt) if held else Purse(name)
-            return purses[name]
+        held_purses = snapshot.purses
 
         lines: list[list[object]] = []
         check_fields: list[str] = []  # the buckets the redemption takes from ...
@@ -659,7 +651,7 @@ class WalletStore:
             points = _whole(redemption.points, "redemption.points")
             value = points if program.wallets[name].kind == "points" else redemption.amount
             if value:
-                wallet = purse(name)
+                wallet = _working_purse(purses, held_purses, name)
                 before = dict(wallet.buckets)
                 spent = wallet.spend(value, now)
                 if spent is None:
@@ -668,7 +660,7 @@ class WalletStore:
                 for bucket, _ in took:
                     check_fields.append(f"{name}|{bucket}")
                     check_values.append(before[bucket])
-                sp = {"w": index[name], "v": value}
+                sp = {"w": 1, "v": value}  # the first wallet touched
                 lines.append([name, "redeem", "", -value, wallet.total, []])
         fx: list[dict[str, Any]] = []
         tags: list[str] = []
@@ -676,7 +668,7 @@ class WalletStore:
             if applied.rule not in self._rules:
                 raise UnknownRule(f"unknown rule {applied.rule!r}", rule=applied.rule)
             for credit in self._credits(applied, tags):
-                wallet = purse(credit["w"])
+                wallet = _working_purse(purses, held_purses, credit["w"])
                 wallet.add(credit["f"], credit["v"])
                 lines.append(
                     [
@@ -688,8 +680,12 @@ class WalletStore:
                         credit["fund"],
                     ]
                 )
-                credit["w"] = index[wallet.name]
                 fx.append(credit)
+        wallets = list(purses)
+        if fx:
+            number = {name: i for i, name in enumerate(wallets, 1)}
+            for credit in fx:
+                credit["w"] = number[credit["w"]]
 
         limits: dict[str, dict[str, Any]] = {}
         budgets: list[dict[str, Any]] = []
@@ -1633,6 +1629,15 @@ class WalletStore:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+def _working_purse(purses: dict[str, Purse], held: Mapping[str, Purse], name: str) -> Purse:
+    """``purses[name]``, copied from the snapshot's purse (or empty) when first touched."""
+    wallet = purses.get(name)
+    if wallet is None:
+        have = held.get(name)
+        wallet = purses[name] = have.copy() if have is not None else Purse(name)
+    return wallet
 
 
 def _answer(reply: Sequence[Any], answer: dict[str, Any]) -> dict[str, Any]:
