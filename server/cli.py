@@ -23,7 +23,7 @@ from tessera.engine.errors import InputError, RulesError
 from tessera.engine.explain import explain
 from tessera.engine.jsonio import decision_json, decode_member, decode_transaction
 from tessera.engine.simulate import Simulation
-from tessera.engine.values import format_scaled
+from tessera.engine.values import DURATION_UNITS, duration_seconds, format_scaled
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -32,6 +32,22 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 on usage errors already
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _duration(text: str) -> int:
+    """A ``--hold`` value: a duration as the rules language writes one (``7d``, ``36h``,
+    ``90m``) or whole seconds."""
+    digits = text[:-1] if text[-1:] in DURATION_UNITS else text
+    if not digits.isdigit() or not digits.isascii():
+        units = ", ".join(DURATION_UNITS)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (whole seconds, or a number and one of {units})"
+        )
+    return int(text) if digits == text else duration_seconds(text)
+
+
+def _given(**options: object) -> dict[str, object]:
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert")
     serve.add_argument("--tls-key")
     serve.add_argument("--tls-client-ca")
+    # Store settings default to the wallet store's own (not imported here: `check` and
+    # `simulate` need no Redis client).
+    serve.add_argument("--hold", type=_duration, metavar="DURATION",
+                       help="release an uncaptured authorisation after this (default 7d)")
+    serve.add_argument("--budget-estimate", type=float, metavar="S",
+                       help="decide on a budget figure up to S old (default 1; 0: read it)")
     bench = commands.add_parser("bench", help="run the benchmark suites, write a report")
     _bench_arguments(bench)
     return parser
@@ -113,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     tls_cert=args.tls_cert,
                     tls_key=args.tls_key,
                     tls_client_ca=args.tls_client_ca,
+                    **_given(hold_seconds=args.hold, budget_estimate_seconds=args.budget_estimate),
                 )
             )
         if args.command == "bench":

@@ -272,6 +272,59 @@ def test_interrupt_stops_cleanly_without_an_outage_message(tmp_path) -> None:
     assert "following programme versions" not in text, text
 
 
+def test_serve_holds_an_authorisation_for_the_time_given(tmp_path) -> None:
+    """``--hold`` reaches every programme's wallet store: the hold ends that long after the
+    purchase, and a budget figure may be as old as ``--budget-estimate`` says."""
+    port = free_ports(1)
+    process, _log, _data = _serve(tmp_path, "--port", str(port), "--workers", "1",
+                                  "--hold", "36h", "--budget-estimate", "0")
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = authorization_pb2_grpc.AuthorizationStub(channel)
+        answers = []
+
+        def ready() -> bool:
+            try:
+                answers.append(stub.Authorize(
+                    A.AuthorizeRequest(transaction=txn("hold-1", member="hold")),
+                    metadata=SW, timeout=5))
+                return True
+            except grpc.RpcError:
+                return False
+
+        wait_until(ready, timeout=60, what="the served programme")
+        channel.close()
+        decision = answers[-1].decision
+        assert decision.status == "held"
+        purchase = txn("hold-1").time.seconds
+        assert decision.hold_until.seconds == purchase + 36 * 3_600
+    finally:
+        _stop(process)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--hold", "7x"), "argument --hold: '7x' is not a duration"),
+        (("--hold=-1d",), "argument --hold: '-1d' is not a duration"),
+        (("--hold", "0"), "hold_seconds: 0 is not a whole number of seconds above 0"),
+        (("--hold", "400d"), "below 400 days"),
+        (("--budget-estimate", "-1"), "budget_estimate_seconds: -1.0 is not between 0 and 60"),
+        (("--tokens", "/nonexistent/tokens.json"), "tokens file /nonexistent/tokens.json:"),
+    ],
+)
+def test_serve_refuses_settings_it_cannot_keep(tmp_path, args, said) -> None:
+    process, log, _data = _serve(tmp_path, "--port", "0", "--workers", "1", *args)
+    try:
+        assert process.wait(60) == 2
+    finally:
+        _stop(process)
+    with open(log) as handle:
+        text = handle.read()
+    assert said in text, text
+    assert "Traceback" not in text, text
+
+
 # ---- deadlines and stand-in -----------------------------------------------------------------
 
 

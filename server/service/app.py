@@ -155,7 +155,15 @@ def create_server(
     config = config or ServiceConfig()
     metrics = Metrics()
     versions = VersionStore(client, config.namespace)
-    registry = ProgramRegistry(versions, client, config.namespace)
+    registry = ProgramRegistry(
+        versions,
+        client,
+        config.namespace,
+        store_options={
+            "hold_seconds": config.hold_seconds,
+            "budget_estimate_seconds": config.budget_estimate_seconds,
+        },
+    )
     registry.on_swap.append(lambda runtime: metrics.active(runtime.version))
     try:
         registry.refresh()

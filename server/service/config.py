@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 
 import orjson
 from tessera.engine.errors import TesseraError
+from tessera.server.wallets.store import (
+    BUDGET_ESTIMATE_SECONDS,
+    DAY,
+    HOLD_SECONDS,
+    RECORD_RETENTION,
+)
 
 SWITCH, MARKETER = "switch", "marketer"
 
@@ -47,6 +53,24 @@ class ServiceConfig:
     # How often the wallet store's housekeeping runs (release holds past their time,
     # reconcile budget reservations, drop records past retention); 0 turns it off.
     housekeeping_seconds: float = 60.0
+    # How long an authorisation holds until housekeeping releases it uncaptured; it must
+    # end before the authorisation's record is dropped (400 days), or a late capture could
+    # not find it.
+    hold_seconds: int = HOLD_SECONDS
+    # How old a budget figure a decision may take instead of reading it (0: always read).
+    budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS
+
+    def __post_init__(self) -> None:
+        if type(self.hold_seconds) is not int or not 0 < self.hold_seconds < RECORD_RETENTION:
+            raise ConfigError(
+                f"hold_seconds: {self.hold_seconds!r} is not a whole number of seconds"
+                f" above 0 and below {RECORD_RETENTION // DAY} days"
+            )
+        if not 0 <= self.budget_estimate_seconds <= 60:
+            raise ConfigError(
+                f"budget_estimate_seconds: {self.budget_estimate_seconds!r} is not between"
+                " 0 and 60"
+            )
 
 
 def load_tokens(source: str | Mapping[str, object]) -> dict[str, Principal]:

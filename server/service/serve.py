@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from tessera.engine.compiler import default_base_dir
 from tessera.engine.errors import RulesError, TesseraError
 from tessera.server.redis_runtime import RedisServer
+from tessera.server.wallets.store import BUDGET_ESTIMATE_SECONDS, HOLD_SECONDS
 
 from .config import ServiceConfig, development_tokens, tokens_from_file
 
@@ -43,6 +44,8 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    hold_seconds: int = HOLD_SECONDS
+    budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS
 
 
 def _rules_data_files(path: str, source: str) -> dict[str, str]:
@@ -108,24 +111,34 @@ def _worker(options: ServeOptions, config: ServiceConfig, url: str, index: int) 
     return 0
 
 
-def serve(options: ServeOptions) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    os.makedirs(options.data, exist_ok=True)
+def _config(options: ServeOptions) -> ServiceConfig:
     if options.tokens:
         tokens = tokens_from_file(options.tokens)
     else:
         path = os.path.join(options.data, "tokens.json")
         tokens = development_tokens(path)
         log.info("no --tokens given: using development tokens from %s", path)
-    config = ServiceConfig(tokens=tokens, tls_cert=options.tls_cert, tls_key=options.tls_key,
-                           tls_client_ca=options.tls_client_ca)
+    return ServiceConfig(
+        tokens=tokens,
+        tls_cert=options.tls_cert,
+        tls_key=options.tls_key,
+        tls_client_ca=options.tls_client_ca,
+        hold_seconds=options.hold_seconds,
+        budget_estimate_seconds=options.budget_estimate_seconds,
+    )
+
+
+def serve(options: ServeOptions) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    os.makedirs(options.data, exist_ok=True)
     redis_server = None
-    url = options.redis
-    if url is None:
-        redis_server = RedisServer(os.path.join(options.data, "redis")).start()
-        url = redis_server.url
-        log.info("embedded redis-server at %s (data in %s)", url, options.data)
     try:
+        config = _config(options)
+        url = options.redis
+        if url is None:
+            redis_server = RedisServer(os.path.join(options.data, "redis")).start()
+            url = redis_server.url
+            log.info("embedded redis-server at %s (data in %s)", url, options.data)
         if options.rules:
             try:
                 publish_rules(url, options.rules)

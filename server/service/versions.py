@@ -267,8 +267,11 @@ class ProgramRegistry:
         namespace: str = "",
         cache: int = 4,
         prepare_uploads: bool = True,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.versions = versions
+        # WalletStore's settings for every programme's store (hold_seconds, ...).
+        self.store_options = dict(store_options or {})
         self.prepare_uploads = prepare_uploads
         self.client = client
         self.namespace = namespace
@@ -304,7 +307,7 @@ class ProgramRegistry:
             runtime = Runtime(
                 compiled,
                 Walker(compiled.program, compiled.version),
-                WalletStore(self.client, compiled, namespace=self.namespace),
+                WalletStore(self.client, compiled, namespace=self.namespace, **self.store_options),
                 Reference(compiled.program),
             )
             # A programme lives as long as its version is in use: move its millions of

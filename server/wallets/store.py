@@ -73,6 +73,9 @@ from .estimates import BudgetEstimates
 from .keys import SLOTS, Keys, hold_entry, parse_hold_entry, slot_tags
 
 DAY = 86_400
+HOLD_SECONDS = 7 * DAY  # how long an uncaptured authorisation holds before it is released
+RECORD_RETENTION = 400 * DAY  # how long an authorisation's record answers retries
+BUDGET_ESTIMATE_SECONDS = 1.0  # how old a budget figure a decision may take (estimates.py)
 FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
 MAX_VALUE = 2**53 - 1
 _NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
@@ -273,10 +276,10 @@ class WalletStore:
         compiled: CompiledProgram,
         *,
         namespace: str = "",
-        hold_seconds: int = 7 * DAY,
+        hold_seconds: int = HOLD_SECONDS,
         limit_retention: int = 400 * DAY,
-        record_retention: int = 400 * DAY,
-        budget_estimate_seconds: float = 1.0,
+        record_retention: int = RECORD_RETENTION,
+        budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS,
     ) -> None:
         self.client = client
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
