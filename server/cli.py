@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="release an uncaptured authorisation after this (default 7d)")
     serve.add_argument("--budget-estimate", type=float, metavar="S",
                        help="decide on a budget figure up to S old (default 1; 0: read it)")
+    serve.add_argument("--max-message-bytes", type=int, metavar="N",
+                       help="refuse requests larger than this (default 1 MiB)")
     bench = commands.add_parser("bench", help="run the benchmark suites, write a report")
     _bench_arguments(bench)
     return parser
@@ -135,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                     tls_cert=args.tls_cert,
                     tls_key=args.tls_key,
                     tls_client_ca=args.tls_client_ca,
-                    **_given(hold_seconds=args.hold, budget_estimate_seconds=args.budget_estimate),
+                    **_given(
+                        hold_seconds=args.hold,
+                        budget_estimate_seconds=args.budget_estimate,
+                        max_message_bytes=args.max_message_bytes,
+                    ),
                 )
             )
         if args.command == "bench":

@@ -22,6 +22,7 @@ from test_service_api import eur, txn
 
 from tessera.v1 import authorization_pb2 as A
 from tessera.v1 import authorization_pb2_grpc, rules_pb2_grpc
+from tessera.v1 import common_pb2 as C
 from tessera.v1 import members_pb2 as M
 from tessera.v1 import rules_pb2 as R
 
@@ -272,12 +273,13 @@ def test_interrupt_stops_cleanly_without_an_outage_message(tmp_path) -> None:
     assert "following programme versions" not in text, text
 
 
-def test_serve_holds_an_authorisation_for_the_time_given(tmp_path) -> None:
-    """``--hold`` reaches every programme's wallet store: the hold ends that long after the
-    purchase, and a budget figure may be as old as ``--budget-estimate`` says."""
+def test_serve_applies_the_hold_and_message_size_given(tmp_path) -> None:
+    """``--hold`` reaches every programme's wallet store (the hold ends that long after the
+    purchase); ``--max-message-bytes`` refuses a request above it."""
     port = free_ports(1)
     process, _log, _data = _serve(tmp_path, "--port", str(port), "--workers", "1",
-                                  "--hold", "36h", "--budget-estimate", "0")
+                                  "--hold", "36h", "--budget-estimate", "0",
+                                  "--max-message-bytes", "4096")
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = authorization_pb2_grpc.AuthorizationStub(channel)
@@ -293,11 +295,18 @@ def test_serve_holds_an_authorisation_for_the_time_given(tmp_path) -> None:
                 return False
 
         wait_until(ready, timeout=60, what="the served programme")
-        channel.close()
         decision = answers[-1].decision
         assert decision.status == "held"
         purchase = txn("hold-1").time.seconds
         assert decision.hold_until.seconds == purchase + 36 * 3_600
+        lines = [C.BasketLine(sku=f"s{i}", category="coffee", unit_price=eur(1))
+                 for i in range(400)]
+        big = A.AuthorizeRequest(transaction=txn("hold-2", member="hold", basket=lines))
+        assert big.ByteSize() > 4096
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Authorize(big, metadata=SW, timeout=5)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        channel.close()
     finally:
         _stop(process)
 
@@ -311,6 +320,7 @@ def test_serve_holds_an_authorisation_for_the_time_given(tmp_path) -> None:
         (("--hold", "400d"), "below 400 days"),
         (("--budget-estimate", "-1"), "budget_estimate_seconds: -1.0 is not between 0 and 60"),
         (("--tokens", "/nonexistent/tokens.json"), "tokens file /nonexistent/tokens.json:"),
+        (("--max-message-bytes", "10"), "max_message_bytes: 10 is not between 1 KiB and 64 MiB"),
     ],
 )
 def test_serve_refuses_settings_it_cannot_keep(tmp_path, args, said) -> None:

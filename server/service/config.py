@@ -17,6 +17,7 @@ from tessera.server.wallets.store import (
 )
 
 SWITCH, MARKETER = "switch", "marketer"
+MAX_MESSAGE_BYTES = 1 << 20  # requests (and rules uploads) above this are refused
 
 
 class ConfigError(TesseraError):
@@ -37,7 +38,7 @@ class ServiceConfig:
 
     tokens: dict[str, Principal] = field(default_factory=dict)
     namespace: str = ""
-    max_message_bytes: int = 1 << 20  # requests (and rules uploads) above this are refused
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     # The least time a call must have left to write (the moving estimate of the write's
     # latency decides above it): less, and it is DEADLINE_EXCEEDED with nothing written.
     min_write_seconds: float = 0.0005
@@ -61,6 +62,9 @@ class ServiceConfig:
     budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS
 
     def __post_init__(self) -> None:
+        size = self.max_message_bytes
+        if type(size) is not int or not 1 << 10 <= size <= 1 << 26:
+            raise ConfigError(f"max_message_bytes: {size!r} is not between 1 KiB and 64 MiB")
         if type(self.hold_seconds) is not int or not 0 < self.hold_seconds < RECORD_RETENTION:
             raise ConfigError(
                 f"hold_seconds: {self.hold_seconds!r} is not a whole number of seconds"

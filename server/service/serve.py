@@ -24,7 +24,7 @@ from tessera.engine.errors import RulesError, TesseraError
 from tessera.server.redis_runtime import RedisServer
 from tessera.server.wallets.store import BUDGET_ESTIMATE_SECONDS, HOLD_SECONDS
 
-from .config import ServiceConfig, development_tokens, tokens_from_file
+from .config import MAX_MESSAGE_BYTES, ServiceConfig, development_tokens, tokens_from_file
 
 log = logging.getLogger("tessera.serve")
 
@@ -46,6 +46,7 @@ class ServeOptions:
     tls_client_ca: str | None = None
     hold_seconds: int = HOLD_SECONDS
     budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
 
 def _rules_data_files(path: str, source: str) -> dict[str, str]:
@@ -125,6 +126,7 @@ def _config(options: ServeOptions) -> ServiceConfig:
         tls_client_ca=options.tls_client_ca,
         hold_seconds=options.hold_seconds,
         budget_estimate_seconds=options.budget_estimate_seconds,
+        max_message_bytes=options.max_message_bytes,
     )
 
 
