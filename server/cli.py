@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert")
     serve.add_argument("--tls-key")
     serve.add_argument("--tls-client-ca")
-    # Store settings default to the wallet store's own (not imported here: `check` and
-    # `simulate` need no Redis client).
+    # Unset, these keep ServiceConfig's defaults (not imported here: `check` and `simulate`
+    # need no Redis client).
     serve.add_argument("--hold", type=_duration, metavar="DURATION",
                        help="release an uncaptured authorisation after this (default 7d)")
     serve.add_argument("--budget-estimate", type=float, metavar="S",
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                     tls_cert=args.tls_cert,
                     tls_key=args.tls_key,
                     tls_client_ca=args.tls_client_ca,
-                    **_given(
+                    settings=_given(
                         hold_seconds=args.hold,
                         budget_estimate_seconds=args.budget_estimate,
                         max_message_bytes=args.max_message_bytes,

@@ -17,7 +17,6 @@ from tessera.server.wallets.store import (
 )
 
 SWITCH, MARKETER = "switch", "marketer"
-MAX_MESSAGE_BYTES = 1 << 20  # requests (and rules uploads) above this are refused
 
 
 class ConfigError(TesseraError):
@@ -38,7 +37,7 @@ class ServiceConfig:
 
     tokens: dict[str, Principal] = field(default_factory=dict)
     namespace: str = ""
-    max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_message_bytes: int = 1 << 20  # requests (and rules uploads) above this are refused
     # The least time a call must have left to write (the moving estimate of the write's
     # latency decides above it): less, and it is DEADLINE_EXCEEDED with nothing written.
     min_write_seconds: float = 0.0005

@@ -17,14 +17,14 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tessera.engine.compiler import default_base_dir
 from tessera.engine.errors import RulesError, TesseraError
 from tessera.server.redis_runtime import RedisServer
-from tessera.server.wallets.store import BUDGET_ESTIMATE_SECONDS, HOLD_SECONDS
 
-from .config import MAX_MESSAGE_BYTES, ServiceConfig, development_tokens, tokens_from_file
+from .config import ServiceConfig, development_tokens, tokens_from_file
 
 log = logging.getLogger("tessera.serve")
 
@@ -44,9 +44,9 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
-    hold_seconds: int = HOLD_SECONDS
-    budget_estimate_seconds: float = BUDGET_ESTIMATE_SECONDS
-    max_message_bytes: int = MAX_MESSAGE_BYTES
+    # ServiceConfig fields given on the command line (hold_seconds, ...); the rest keep
+    # ServiceConfig's defaults, which it checks.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _rules_data_files(path: str, source: str) -> dict[str, str]:
@@ -124,9 +124,7 @@ def _config(options: ServeOptions) -> ServiceConfig:
         tls_cert=options.tls_cert,
         tls_key=options.tls_key,
         tls_client_ca=options.tls_client_ca,
-        hold_seconds=options.hold_seconds,
-        budget_estimate_seconds=options.budget_estimate_seconds,
-        max_message_bytes=options.max_message_bytes,
+        **options.settings,
     )
 
 
