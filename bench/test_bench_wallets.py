@@ -9,7 +9,11 @@ Measured against a private redis-server (the embedded default: unix socket, AOF 
   alternately call by call so that both see the same machine;
 * throughput of both with concurrency (threads, each with its own connection) and with
   pipelining (``authorize_many``);
-* the server's own time per call of each (``INFO commandstats``, ``usec_per_call``).
+* the server's own time per call of each (``INFO commandstats``, ``usec_per_call``);
+* the member read (and its script's time in Redis) and the authorise of members with a
+  past (a purchase a day for a year; 1,000 purchases in a day), as ratios to a new
+  member's: how both grow with what a member holds (no target; docs/wallets.md, "Long
+  histories").
 
 Floor and subject always go through the same client, the same kind of connection and the
 same concurrency: the bare call is a registered script sent the way the store sends its
@@ -23,6 +27,7 @@ throughput >= 0.5x the bare throughput.  ``make bench`` runs them.
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +63,12 @@ SEQUENTIAL = 2_000
 THREADS = 8
 PER_THREAD = 250
 PIPELINE = 50
+# Members' pasts before the timed purchases: (label, purchases, seconds between them).
+HISTORY = (
+    ("new member", 0, 60),
+    ("a purchase a day for a year", 365, 86_400),
+    ("1,000 purchases in a day", 1_000, 60),
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -153,6 +164,59 @@ def test_sequential_authorize_against_bare_evalsha(benchmark, figures, server, c
     figures.record("wallets authorize server µs/call", server_auth)
     figures.record("wallets bare EVALSHA server µs/call", server_bare)
     assert store.verify().ok
+    client.close()
+
+
+def test_cost_against_member_history(benchmark, figures, server, compiled):
+    benchmark.pedantic(_history, args=(figures, server, compiled), rounds=1, iterations=1)
+
+
+def _history(figures, server, compiled) -> None:
+    """The member read and the authorise of members with a past, against a new member's,
+    in one run; and the read script's own time in Redis.  Every purchase earned points, so
+    each left a points bucket (points keep the second they were earned for their expiry),
+    and each day of purchases a spend day and a day's limit counter in the profile: what a
+    read takes grows with all of them (docs/wallets.md, "Long histories")."""
+    client = server()
+    store = WalletStore(client, compiled)
+    walker = Walker(compiled.program, compiled.version)
+
+    def purchase(member: str, i: int, at: int) -> tuple[float, float]:
+        txn = Transaction(f"{member}-h{i}", at, 5_000, member, "EUR", "M1")
+        t0 = time.perf_counter()
+        snapshot = store.snapshot(member, at)
+        t1 = time.perf_counter()
+        matched = compiled.match(txn, snapshot.state)
+        decision = walker.decide(txn, snapshot.state, matched, store.counters(snapshot, matched))
+        t2 = time.perf_counter()
+        store.authorize(txn, decision, snapshot, capture=True)
+        return t1 - t0, time.perf_counter() - t2
+
+    fresh = None
+    for label, count, every in HISTORY:
+        member = f"hist-{count}-{every}"
+        first = NOW - count * every - 3_600
+        store.load_member(MemberState(member), first - 100)
+        for i in range(count):
+            purchase(member, i, first + i * every)
+        client.config_resetstat()
+        for k in range(50):
+            store.snapshot(member, NOW + k)
+        server_read = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+        timed = [purchase(member, count + k, NOW + k) for k in range(50)]
+        read = statistics.median(t[0] for t in timed) * 1e6
+        auth = statistics.median(t[1] for t in timed) * 1e6
+        figures.record(f"wallets history {label}: member read p50 µs", read)
+        figures.record(f"wallets history {label}: member read server µs/call", server_read)
+        figures.record(f"wallets history {label}: authorize p50 µs", auth)
+        if fresh is None:
+            fresh = (read, server_read, auth)
+            continue
+        figures.record(f"wallets history {label}: member read / new member's (x)", read / fresh[0])
+        figures.record(f"wallets history {label}: read server time / new member's (x)",
+                       server_read / fresh[1])
+        figures.record(f"wallets history {label}: authorize / new member's (x)", auth / fresh[2])
+        assert store.verify(member).ok
     client.close()
 
 
