@@ -286,6 +286,39 @@ def test_limits_count_per_member_and_period(harness):
     assert [a["rule"] for a in other["applied"]] == ["capped"]
 
 
+def test_a_read_after_months_of_purchases_counts_only_the_current_periods(harness, redis_client):
+    # Purchases on 70 days (capped: 3 a day; value_limited: 5.00 a month) leave spend days
+    # and the counters of every day and month in the profile; the read keeps the counters
+    # of the periods current at `now` and sums the spend windows, as this brute force over
+    # the raw hash does.
+    start = NOW - 70 * DAY
+    for day in range(70):
+        for i, mcc in enumerate((5999, 5999, 5996)):
+            harness.authorize(
+                txn(f"d{day}-{i}", 3_000 + day, mcc=mcc, time=start + day * DAY + i),
+                capture=True,
+            )
+    store = harness.store
+    raw = {
+        k.decode(): int(v) for k, v in redis_client.hgetall(store.keys.profile("m1")).items()
+        if k[:2] in (b"l:", b"d:")
+    }
+    for now in (NOW, NOW - 20 * DAY + 7, NOW - 45 * DAY):
+        current = set(store.period_keys(now))
+        expected = {}
+        for name, used in raw.items():
+            period, _, counter = name[2:].partition("|")
+            if name.startswith("l:") and period in current:
+                expected[(period, counter)] = used
+        snapshot = store.snapshot("m1", now)
+        assert snapshot.limits == expected and expected
+        today = now // DAY
+        spent = {today - int(name[2:]): v for name, v in raw.items() if name.startswith("d:")}
+        assert snapshot.state.spend_30d == sum(v for ago, v in spent.items() if 0 <= ago < 30)
+        assert snapshot.state.spend_12m == sum(v for ago, v in spent.items() if 0 <= ago < 365)
+        assert snapshot.spend_today == spent.get(0, 0)
+
+
 def test_value_limits_cut_the_reward_to_what_is_left(harness):
     # 10% cashback, at most 5.00 a month: 4.00, then 1.00 of 4.00, then nothing.
     cash = [
