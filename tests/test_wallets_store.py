@@ -12,11 +12,13 @@ import os
 import orjson
 import pytest
 from tessera.engine.compiler import compile_file
+from tessera.engine.counters import period_key
 from tessera.engine.decision import Usage
 from tessera.engine.errors import TesseraError
 from tessera.engine.jsonio import decode_member, decode_transaction
 from tessera.engine.model import MemberState, Redeem
 from tessera.engine.simulate import Simulation
+from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 from tessera.server.wallets import WalletStore, authorize_transaction
 from tessera.server.wallets.errors import (
@@ -287,36 +289,97 @@ def test_limits_count_per_member_and_period(harness):
 
 
 def test_a_read_after_months_of_purchases_counts_only_the_current_periods(harness, redis_client):
-    # Purchases on 70 days (capped: 3 a day; value_limited: 5.00 a month) leave spend days
-    # and the counters of every day and month in the profile; the read keeps the counters
-    # of the periods current at `now` and sums the spend windows, as this brute force over
-    # the raw hash does.
+    # Purchases on 70 days (capped: 3 a day; value_limited: 5.00 a month) leave one field
+    # per limit counter in the profile, not one per period, and the spend days.  A read
+    # counts each limit in the periods current at `now` as the answers add up, and sums
+    # the spend windows as a brute force over the raw hash does.
     start = NOW - 70 * DAY
+    store = harness.store
+    zone = store.program.timezone
+    used: dict[tuple[str, str], int] = {}  # (period key, "rule|kind") -> used
     for day in range(70):
         for i, mcc in enumerate((5999, 5999, 5996)):
-            harness.authorize(
-                txn(f"d{day}-{i}", 3_000 + day, mcc=mcc, time=start + day * DAY + i),
-                capture=True,
+            at = start + day * DAY + i
+            result = harness.authorize(
+                txn(f"d{day}-{i}", 3_000 + day, mcc=mcc, time=at), capture=True
             )
-    store = harness.store
+            local_day = local_seconds(zone, at) // DAY
+            for applied in result["applied"]:
+                if applied["rule"] == "capped":
+                    key = (period_key("day", local_day), "capped|count")
+                    used[key] = used.get(key, 0) + 1
+                elif applied["rule"] == "value_limited":
+                    key = (period_key("month", local_day), "value_limited|value")
+                    value = sum(e["amount"] for e in applied["effects"])
+                    used[key] = used.get(key, 0) + value
+    last = start + 69 * DAY + 2
     raw = {
-        k.decode(): int(v) for k, v in redis_client.hgetall(store.keys.profile("m1")).items()
-        if k[:2] in (b"l:", b"d:")
+        k.decode(): v.decode() for k, v in redis_client.hgetall(store.keys.profile("m1")).items()
     }
-    for now in (NOW, NOW - 20 * DAY + 7, NOW - 45 * DAY):
-        current = set(store.period_keys(now))
-        expected = {}
-        for name, used in raw.items():
-            period, _, counter = name[2:].partition("|")
-            if name.startswith("l:") and period in current:
-                expected[(period, counter)] = used
+    assert sorted(name for name in raw if name[:2] in ("c:", "l:")) == [
+        "c:day|capped|count",
+        "c:month|value_limited|value",
+    ]
+    for now in (last, last + DAY, last + 40 * DAY):
+        expected = {key: n for key, n in used.items() if key[0] in store.period_keys(now)}
         snapshot = store.snapshot("m1", now)
-        assert snapshot.limits == expected and expected
+        assert snapshot.limits == expected
         today = now // DAY
-        spent = {today - int(name[2:]): v for name, v in raw.items() if name.startswith("d:")}
+        spent = {today - int(k[2:]): int(v) for k, v in raw.items() if k.startswith("d:")}
         assert snapshot.state.spend_30d == sum(v for ago, v in spent.items() if 0 <= ago < 30)
         assert snapshot.state.spend_12m == sum(v for ago, v in spent.items() if 0 <= ago < 365)
         assert snapshot.spend_today == spent.get(0, 0)
+    assert len(store.snapshot("m1", last).limits) == 2
+
+
+def test_limit_counters_of_the_layout_before_named_ones_still_count(harness, redis_client):
+    # A profile written before limit counters were named kept one field per period
+    # ("l:<period key>|<rule>|<kind>"): it counts until the named counter is written, and
+    # the reversal of an authorisation recorded then gives back in both layouts.
+    store = harness.store
+    first = harness.authorize(txn("old", 99, mcc=5999, time=NOW), capture=True)
+    assert [a["rule"] for a in first["applied"]] == ["capped"]
+    profile = store.keys.profile("m1")
+    day = period_key("day", local_seconds(store.program.timezone, NOW) // DAY)
+    assert redis_client.hget(profile, "c:day|capped|count") == f"{day}|1".encode()
+    # The member as the older layout kept it, its record included.
+    redis_client.hdel(profile, "c:day|capped|count")
+    redis_client.hset(profile, f"l:{day}|capped|count", 1)
+    auth = store.keys.auth("m1", "old")
+    rec = orjson.loads(redis_client.hget(auth, "r"))
+    rec["lim"] = [{"f": f"l:{day}|capped|count", "d": 1, "c": 3}]
+    redis_client.hset(auth, "r", orjson.dumps(rec))
+    assert store.snapshot("m1", NOW + 1).limits == {(day, "capped|count"): 1}
+    harness.authorize(txn("new", 99, mcc=5999, time=NOW + 1), capture=True)
+    assert redis_client.hget(profile, "c:day|capped|count") == f"{day}|2".encode()
+    store.reverse("m1", "old", now=NOW + 2)
+    assert redis_client.hget(profile, f"l:{day}|capped|count") is None
+    assert store.snapshot("m1", NOW + 3).limits == {(day, "capped|count"): 1}
+    rules = [
+        [
+            a["rule"]
+            for a in harness.authorize(txn(f"t{i}", 99, mcc=5999, time=NOW + 4 + i), capture=True)[
+                "applied"
+            ]
+        ]
+        for i in range(3)
+    ]
+    assert rules == [["capped"], ["capped"], []]
+    assert store.verify("m1").ok
+
+
+def test_a_reversal_in_a_later_period_leaves_that_periods_counter_alone(harness, redis_client):
+    store = harness.store
+    harness.authorize(txn("t0", 99, mcc=5999, time=NOW), capture=True)
+    harness.authorize(txn("t1", 99, mcc=5999, time=NOW + DAY), capture=True)
+    profile = store.keys.profile("m1")
+    before = redis_client.hget(profile, "c:day|capped|count")
+    store.reverse("m1", "t0", now=NOW + DAY + 1)
+    assert redis_client.hget(profile, "c:day|capped|count") == before
+    store.reverse("m1", "t1", now=NOW + DAY + 2)
+    assert redis_client.hget(profile, "c:day|capped|count") is None
+    assert store.snapshot("m1", NOW + DAY + 3).limits == {}
+    assert store.verify("m1").ok
 
 
 def test_value_limits_cut_the_reward_to_what_is_left(harness):

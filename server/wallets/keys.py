@@ -61,7 +61,8 @@ class Keys:
 
     def profile(self, member: str) -> str:
         """Hash: version, tier, segments, counters, custom attributes; spend per day
-        (``d:<epoch day>``) and limit counters (``l:<period key>|<rule>|<kind>``)."""
+        (``d:<epoch day>``) and limit counters (``c:<period>|<rule>|<kind>`` holding
+        ``<period key>|<used>``)."""
         return f"{self.tag(member)}:p"
 
     def wallets(self, member: str) -> str:

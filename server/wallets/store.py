@@ -79,6 +79,7 @@ BUDGET_ESTIMATE_SECONDS = 1.0  # how old a budget figure a decision may take (es
 FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
 MAX_VALUE = 2**53 - 1
 _NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
+_PERIODS = ("day", "week", "month", "ever")  # what a limit counts in (engine.counters)
 # Each script runs with the libraries it needs in front of it.
 LIBRARIES = {
     "authorize": ("lib",),
@@ -702,10 +703,14 @@ class WalletStore:
             if not delta:
                 continue
             if usage.scope == "limit":
-                where = f"l:{usage.key}|{usage.rule}|{usage.kind}"
+                if usage.period not in _PERIODS:
+                    raise InvalidRequest(f"usage period {usage.period!r} is not one of {_PERIODS}")
+                # One field a counter, whatever the period: it holds "<period key>|<used>",
+                # so that a member's profile keeps one field per limit, not one per period.
+                where = f"c:{usage.period}|{usage.rule}|{usage.kind}"
                 seen = limits.get(where)
                 if seen is None:
-                    limits[where] = {"f": where, "d": delta, "c": cap}
+                    limits[where] = {"f": where, "p": usage.key, "d": delta, "c": cap}
                 else:  # two limits on one counter: it moves once, under the tighter cap
                     seen["d"], seen["c"] = max(seen["d"], delta), min(seen["c"], cap)
             elif usage.scope == "budget":
@@ -787,11 +792,11 @@ class WalletStore:
         if amount:
             profile += (f"d:{day}", snapshot.spend_today + amount)
         for where, lim in limits.items():
-            period, counter = where[2:].split("|", 1)
-            used = snapshot.limits.get((period, counter), 0)
+            key = lim["p"]
+            used = snapshot.limits.get((key, where.split("|", 1)[1]), 0)
             if used + lim["d"] > lim["c"]:
-                raise LimitExceeded(f"{where}: {used} used of {lim['c']}")
-            profile += (where, used + lim["d"])
+                raise LimitExceeded(f"{where} in {key}: {used} used of {lim['c']}")
+            profile += (where, f"{key}|{used + lim['d']}")
         if tier:
             profile += ("tier", tier[1])
         if segs_after:
@@ -1382,7 +1387,13 @@ class WalletStore:
             kind = lim["f"].rsplit("|", 1)[1]
             target = lim["d"] if full else (part(lim["d"]) if kind == "value" else 0)
             if target > lim_back[j]:
-                plan["lim"].append({"f": lim["f"], "d": target - lim_back[j]})
+                back = target - lim_back[j]
+                if "p" in lim:
+                    plan["lim"].append({"f": lim["f"], "p": lim["p"], "d": back})
+                else:  # recorded before counters were named: give back in both layouts
+                    plan["lim"].append({"f": lim["f"], "d": back})
+                    named, key = _named_counter(lim["f"])
+                    plan["lim"].append({"f": named, "p": key, "d": back})
                 lim_back[j] = target
         progress["lim"] = lim_back
 
@@ -1641,6 +1652,19 @@ def _working_purse(purses: dict[str, Purse], held: Mapping[str, Purse], name: st
         have = held.get(name)
         wallet = purses[name] = have.copy() if have is not None else Purse(name)
     return wallet
+
+
+def _named_counter(field: str) -> tuple[str, str]:
+    """The named counter ("c:<period>|<rule>|<kind>") and the period key of a limit
+    counter of the layout before them ("l:<period key>|<rule>|<kind>")."""
+    key, counter = field[2:].split("|", 1)
+    if key == "ever":
+        period = "ever"
+    elif "W" in key:
+        period = "week"
+    else:
+        period = "day" if len(key) == 10 else "month"
+    return f"c:{period}|{counter}", key
 
 
 def _answer(reply: Sequence[Any], answer: dict[str, Any]) -> dict[str, Any]:

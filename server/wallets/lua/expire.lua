@@ -1,5 +1,6 @@
 -- Remove what has expired from a member's wallets, with one ledger line per wallet; drop
--- the days of spend that no longer count and the limit counters of periods long past.
+-- the days of spend that no longer count and the limit counters of periods long past
+-- (a named counter, whose value names its period, when that period is long past).
 --
 -- KEYS: 1 profile, 2 ledger, 3 wallets.
 -- ARGV: 1 now, 2 oldest limit day kept (YYYY-MM-DD), 3 oldest week (YYYY-Www),
@@ -32,12 +33,14 @@ end
 
 local oldest_day = math.floor(now / 86400) - 366
 local stale = {}
-for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local name = fields[i]
   local head = string.sub(name, 1, 2)
   if head == 'd:' and tonumber(string.sub(name, 3)) <= oldest_day then
     stale[#stale + 1] = name
-  elseif head == 'l:' then
-    local period = string.match(name, '^l:([^|]*)|')
+  elseif head == 'l:' or head == 'c:' then
+    local period = head == 'l:' and string.match(name, '^l:([^|]*)|') or string.match(fields[i + 1], '^([^|]*)|')
     local cut
     if string.find(period, 'W', 1, true) then cut = ARGV[3]
     elseif #period == 10 then cut = ARGV[2]

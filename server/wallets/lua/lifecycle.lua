@@ -66,8 +66,19 @@ local function put(name, value)
   if value > 0 then sets[#sets + 1] = name; sets[#sets + 1] = I(value) else dels[#dels + 1] = name end
 end
 for i, l in ipairs(plan.lim) do
-  local used = profile[5 + i]
-  if used then put(l.f, tonumber(used) - math.min(tonumber(used), whole(l.d, 'limit'))) end
+  local held = profile[5 + i]
+  if held and l.p then
+    -- A named counter, "<period key>|<used>": it gives back only while it still counts
+    -- the period the authorisation counted in.
+    local key, used = string.match(held, '^([^|]*)|(%d+)$')
+    if key == l.p then
+      used = tonumber(used) - math.min(tonumber(used), whole(l.d, 'limit'))
+      if used > 0 then sets[#sets + 1] = l.f; sets[#sets + 1] = key .. '|' .. I(used)
+      else dels[#dels + 1] = l.f end
+    end
+  elseif held then  -- a counter of the layout before named ones: one field per period
+    put(l.f, tonumber(held) - math.min(tonumber(held), whole(l.d, 'limit')))
+  end
 end
 if plan.spend then
   local have = profile[spend_at]
