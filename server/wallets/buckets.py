@@ -14,7 +14,7 @@ the same results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -145,3 +145,13 @@ def purses(flat: Iterable[tuple[str, int]]) -> dict[str, Purse]:
         else:
             purse.buckets[bucket] = amount
     return out
+
+
+def purses_from_reply(flat: Sequence[bytes | str]) -> dict[str, Purse]:
+    """Wallets from the hash as the read returns it (field, amount, field, amount, ...):
+    the reference of the compiled ``_purses.purses``, and what it hands anything but bytes."""
+    pairs = []
+    for i in range(0, len(flat), 2):
+        name = flat[i]
+        pairs.append((name.decode() if isinstance(name, bytes) else name, int(flat[i + 1])))
+    return purses(pairs)

@@ -47,7 +47,12 @@ from tessera.engine.tiers import TierRater
 from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 
-from .buckets import Purse, purses
+from .buckets import Purse
+
+try:
+    from ._purses import purses
+except ImportError:  # pragma: no cover - the extension is part of every build
+    from .buckets import purses_from_reply as purses
 from .direct import batch_sender, script_sender
 from .errors import (
     AmountExceedsRemaining,
@@ -386,9 +391,7 @@ class WalletStore:
         for i in range(0, len(flat), 2):
             pkey, counter = _text(flat[i]).split("|", 1)
             limits[(pkey, counter)] = int(flat[i + 1])
-        held = purses(
-            (_text(raw_wallets[i]), int(raw_wallets[i + 1])) for i in range(0, len(raw_wallets), 2)
-        )
+        held = purses(raw_wallets)
         balances, entries, wallet_totals = {}, {}, {}
         for name in self.wallet_names:
             wallet = held.get(name)

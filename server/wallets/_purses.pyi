@@ -1,0 +1,3 @@
+from .buckets import Purse
+
+def purses(flat: list[bytes]) -> dict[str, Purse]: ...
