@@ -99,3 +99,110 @@ def test_state_agrees_before_every_purchase(store: WalletStore) -> None:
         assert member_view(store.member_state("m2", later)[0]) == member_view(
             sim.wallets.state("m2", later)
         ), later
+
+
+# ---- the spend hash and the windows' sums kept in the profile ------------------------------
+
+
+def windows(days: dict[int, int], now: int) -> tuple[int, int, int]:
+    """(30 days, 12 months, today) of standing spend per UTC day, by brute force."""
+    today = now // DAY
+    spent = {ago: v for d, v in days.items() if (ago := today - d) >= 0}
+    return (
+        sum(v for ago, v in spent.items() if ago < 30),
+        sum(v for ago, v in spent.items() if ago < 365),
+        spent.get(0, 0),
+    )
+
+
+def seen(store: WalletStore, now: int) -> tuple[int, int, int]:
+    snapshot = store.snapshot("m1", now)
+    return snapshot.state.spend_30d, snapshot.state.spend_12m, snapshot.spend_today
+
+
+def test_windows_follow_late_purchases_reversals_refunds_and_expiry(store, redis_client):
+    # The read subtracts from the profile's sums the days that left each window since the
+    # last purchase; every writer keeps those sums: a purchase dated before the last one,
+    # a reversal, refunds in steps, expiry dropping old days.  Against a model of the
+    # standing spend per day, read at many times, before the last purchase too.
+    harness = Harness(store)
+    rng = random.Random(5)
+    model: dict[int, int] = {}
+    standing: list[tuple[str, int, int]] = []  # txn id, day, amount not yet refunded
+    latest = MIDNIGHT - 500 * DAY
+    for i in range(90):
+        if standing and rng.random() < 0.25:
+            at = latest - rng.choice((1, DAY, 10 * DAY, 35 * DAY, 370 * DAY))  # a late one
+        else:
+            at = latest + rng.choice((60, DAY - 1, DAY, 3 * DAY, 29 * DAY, 40 * DAY))
+        latest = max(latest, at)
+        amount = rng.choice((100, 2_500, 9_900))
+        harness.authorize(txn(f"t{i}", amount, time=at), capture=True)
+        model[at // DAY] = model.get(at // DAY, 0) + amount
+        standing.append((f"t{i}", at // DAY, amount))
+        if rng.random() < 0.15:
+            txn_id, day, left = standing.pop(rng.randrange(len(standing)))
+            store.reverse("m1", txn_id, now=latest + 1)
+            if day in model:  # (expiry may have dropped the day)
+                model[day] -= left
+        elif rng.random() < 0.2:
+            k = rng.randrange(len(standing))
+            txn_id, day, left = standing[k]
+            part = left // 2
+            if part:
+                store.refund("m1", txn_id, part, refund_id=f"{txn_id}-r{left}", now=latest + 1)
+                if day in model:
+                    model[day] -= part
+                standing[k] = (txn_id, day, left - part)
+        if rng.random() < 0.1:
+            store.expire("m1", latest + 2)
+            # Days past 366 go, as documented: a read dated before them no longer sees them.
+            model = {d: v for d, v in model.items() if d > latest // DAY - 366}
+        for probe in (at, latest, latest + DAY, latest - 20 * DAY, latest + 31 * DAY):
+            assert seen(store, probe) == windows(model, probe), (i, probe)
+    assert store.verify("m1").ok
+    # Expiry a year and more on drops the days that no longer count, and the sums follow.
+    store.expire("m1", latest + 200 * DAY)
+    oldest = (latest + 200 * DAY) // DAY - 366
+    days = {int(k[2:]): int(v) for k, v in redis_client.hgetall(store.keys.spend("m1")).items()}
+    assert days and min(days) > oldest
+    model = {d: v for d, v in model.items() if d > oldest}
+    assert days == {d: v for d, v in model.items() if v}
+    for probe in (latest, latest + 100 * DAY, latest + 200 * DAY, latest + 364 * DAY):
+        assert seen(store, probe) == windows(model, probe), probe
+
+
+def test_spend_days_of_the_layout_before_move_to_the_spend_hash_at_expiry(store, redis_client):
+    # A profile written before the spend hash keeps a field per day ("d:<day>") and no sums:
+    # it reads, takes purchases and gives back as it is, until expiry moves its days.
+    harness = Harness(store)
+    model: dict[int, int] = {}
+    for i in range(6):
+        at = MIDNIGHT - (50 - 7 * i) * DAY
+        harness.authorize(txn(f"t{i}", 1_000 * (i + 1), time=at), capture=True)
+        model[at // DAY] = 1_000 * (i + 1)
+    profile, spend = store.keys.profile("m1"), store.keys.spend("m1")
+    old = redis_client.hgetall(spend)
+    redis_client.delete(spend)
+    redis_client.hdel(profile, "spend")
+    redis_client.hset(profile, mapping={k: v for k, v in old.items()})
+    assert seen(store, MIDNIGHT) == windows(model, MIDNIGHT)
+    harness.authorize(txn("t6", 700, time=MIDNIGHT + 5), capture=True)
+    model[MIDNIGHT // DAY] = 700
+    store.reverse("m1", "t5", now=MIDNIGHT + 6)
+    model[(MIDNIGHT - 15 * DAY) // DAY] = 0
+    assert redis_client.hget(profile, f"d:{MIDNIGHT // DAY}") == b"700"
+    assert not redis_client.exists(spend)
+    assert seen(store, MIDNIGHT + 7) == windows(model, MIDNIGHT + 7)
+    store.expire("m1", MIDNIGHT + 8)
+    assert not [k for k in redis_client.hkeys(profile) if k.startswith(b"d:")]
+    assert redis_client.hget(profile, "spend") is not None
+    assert {int(k[2:]): int(v) for k, v in redis_client.hgetall(spend).items()} == {
+        d: v for d, v in model.items() if v
+    }
+    for probe in (MIDNIGHT + 9, MIDNIGHT + 20 * DAY, MIDNIGHT - 30 * DAY):
+        assert seen(store, probe) == windows(model, probe), probe
+    harness.authorize(txn("t7", 300, time=MIDNIGHT + 10), capture=True)
+    model[MIDNIGHT // DAY] += 300
+    assert seen(store, MIDNIGHT + 11) == windows(model, MIDNIGHT + 11)
+    assert store.verify("m1").ok

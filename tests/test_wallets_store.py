@@ -316,6 +316,8 @@ def test_a_read_after_months_of_purchases_counts_only_the_current_periods(harnes
     raw = {
         k.decode(): v.decode() for k, v in redis_client.hgetall(store.keys.profile("m1")).items()
     }
+    days = {k.decode(): int(v) for k, v in redis_client.hgetall(store.keys.spend("m1")).items()}
+    assert len(days) == 70 and not any(name.startswith("d:") for name in raw)
     assert sorted(name for name in raw if name[:2] in ("c:", "l:")) == [
         "c:day|capped|count",
         "c:month|value_limited|value",
@@ -325,7 +327,7 @@ def test_a_read_after_months_of_purchases_counts_only_the_current_periods(harnes
         snapshot = store.snapshot("m1", now)
         assert snapshot.limits == expected
         today = now // DAY
-        spent = {today - int(k[2:]): int(v) for k, v in raw.items() if k.startswith("d:")}
+        spent = {today - int(k[2:]): v for k, v in days.items()}
         assert snapshot.state.spend_30d == sum(v for ago, v in spent.items() if 0 <= ago < 30)
         assert snapshot.state.spend_12m == sum(v for ago, v in spent.items() if 0 <= ago < 365)
         assert snapshot.spend_today == spent.get(0, 0)

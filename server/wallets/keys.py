@@ -60,10 +60,14 @@ class Keys:
         return f"{self.ns}{{m:{member}}}"
 
     def profile(self, member: str) -> str:
-        """Hash: version, tier, segments, counters, custom attributes; spend per day
-        (``d:<epoch day>``) and limit counters (``c:<period>|<rule>|<kind>`` holding
-        ``<period key>|<used>``)."""
+        """Hash: version, tier, segments, counters, custom attributes; the spend windows
+        (``spend``: ``<epoch day>|<30 days>|<12 months>``) and limit counters
+        (``c:<period>|<rule>|<kind>`` holding ``<period key>|<used>``)."""
         return f"{self.tag(member)}:p"
+
+    def spend(self, member: str) -> str:
+        """Hash of spend per UTC day: ``d:<epoch day>`` -> minor units (366 days kept)."""
+        return f"{self.tag(member)}:s"
 
     def wallets(self, member: str) -> str:
         """Hash of every wallet's buckets: ``<wallet>|<expires_at>:<available_at>`` -> amount,

@@ -127,7 +127,9 @@ class Snapshot:
     totals: Mapping[str, int]  # every bucket, pending ones too: what the ledger sums to
     purses: Mapping[str, Purse]  # the buckets themselves (authorise works on copies)
     tag_counts: Mapping[str, int] = field(default_factory=dict)  # standing grants per tag
-    spend_today: int = 0  # the spend field of the UTC day of ``now``
+    spend_today: int = 0  # the spend of the UTC day of ``now``
+    spend_mark: str = ""  # the profile's "spend": "<day>|<30 days>|<12 months>" ("" none)
+    days_in_profile: bool = False  # spend days kept in the profile (the layout before)
 
 
 class RedisCounters:
@@ -352,6 +354,7 @@ class WalletStore:
             self.keys.hold_index(member),
             f"{tag}:tiers",
             f"{tag}:w",
+            f"{tag}:s",
         ]
 
     def _check_wallet(self, name: str | None) -> str:
@@ -381,9 +384,10 @@ class WalletStore:
         """One consistent read of everything the compiled programme needs for ``member``."""
         self._check_member(member)
         _whole(now, "now")
-        keys = [self.keys.profile(member), self.keys.wallets(member)]
+        keys = [self.keys.profile(member), self.keys.wallets(member), self.keys.spend(member)]
         pkeys = self.period_keys(now)
-        raw_profile, s30, s12, flat, raw_wallets, s1 = self._run("read", keys, [now, *pkeys])
+        reply = self._run("read", keys, [now, *pkeys])
+        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = reply
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }
@@ -429,6 +433,8 @@ class WalletStore:
             held,
             {name[3:]: int(value) for name, value in profile.items() if name[:3] == "tg:"},
             int(s1),
+            profile.get("spend", ""),
+            bool(old_days),
         )
 
     def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
@@ -792,8 +798,13 @@ class WalletStore:
             profile += ("last", now, "lastx", txn_id)
         if state.enrolled is None:
             profile += ("enrolled", now)
+        spend_day: list[object] = ["", 0]  # the spend hash's field of this day, and its value
         if amount:
-            profile += (f"d:{day}", snapshot.spend_today + amount)
+            if snapshot.days_in_profile:  # the layout before the spend hash, until expiry moves it
+                profile += (f"d:{day}", snapshot.spend_today + amount)
+            else:
+                spend_day = [f"d:{day}", snapshot.spend_today + amount]
+                profile += ("spend", _spend_mark(snapshot, day, amount))
         for where, lim in limits.items():
             key = lim["p"]
             used = snapshot.limits.get((key, where.split("|", 1)[1]), 0)
@@ -831,6 +842,7 @@ class WalletStore:
             len(check_fields),
             len(profile) // 2,
             len(budgets),
+            *spend_day,
             *sets,
             *dels,
             *check_fields,
@@ -1492,7 +1504,12 @@ class WalletStore:
     def expire(self, member: str, now: int) -> dict[str, int]:
         """Remove what has expired from the member's wallets; what went, by wallet."""
         self._check_member(member)
-        keys = [self.keys.profile(member), self.keys.ledger(member), self.keys.wallets(member)]
+        keys = [
+            self.keys.profile(member),
+            self.keys.ledger(member),
+            self.keys.wallets(member),
+            self.keys.spend(member),
+        ]
         oldest = (
             local_seconds(self.program.timezone, _whole(now, "now")) - self.limit_retention
         ) // DAY
@@ -1605,18 +1622,22 @@ class WalletStore:
             opening.append((f"draw:{draw}", _whole(entries, f"entries.{draw}")))
         opening = [(name, amount) for name, amount in opening if amount]
         s30 = _whole(state.spend_30d, "spend_30d")
-        s12 = _whole(state.spend_12m, "spend_12m")
+        s12 = max(_whole(state.spend_12m, "spend_12m"), s30)
+        days = {}
         if s30:
-            values[f"d:{now // DAY}"] = str(s30)
+            days[f"d:{now // DAY}"] = str(s30)
         if s12 > s30:
-            values[f"d:{now // DAY - 31}"] = str(s12 - s30)
+            days[f"d:{now // DAY - 31}"] = str(s12 - s30)
+        if days:
+            values["spend"] = f"{now // DAY}|{s30}|{s12}"
         keys = [
             self.keys.profile(member),
             self.keys.ledger(member),
             self.keys.tiers(member),
             self.keys.wallets(member),
+            self.keys.spend(member),
         ]
-        profile = {"order": sorted(values), "values": values}
+        profile = {"order": sorted(values), "values": values, "days": days}
         balances = [[name, amount] for name, amount in opening]
         self._run("load", keys, [now, orjson.dumps(profile), orjson.dumps(balances)])
 
@@ -1655,6 +1676,20 @@ def _working_purse(purses: dict[str, Purse], held: Mapping[str, Purse], name: st
         have = held.get(name)
         wallet = purses[name] = have.copy() if have is not None else Purse(name)
     return wallet
+
+
+def _spend_mark(snapshot: Snapshot, day: int, amount: int) -> str:
+    """The profile's ``spend`` after ``amount`` spent on ``day``: the 30-day and 12-month
+    windows at the end of the last day anything was spent (the read subtracts the days that
+    left them since, so it reads a few days, not the year)."""
+    state = snapshot.state
+    if snapshot.spend_mark:
+        last, s30, s12 = map(int, snapshot.spend_mark.split("|"))
+        if day < last:  # a purchase dated before the last: the windows stay those of `last`
+            s30 += amount if day > last - 30 else 0
+            s12 += amount if day > last - 365 else 0
+            return f"{last}|{s30}|{s12}"
+    return f"{day}|{state.spend_30d + amount}|{state.spend_12m + amount}"
 
 
 def _named_counter(field: str) -> tuple[str, str]:

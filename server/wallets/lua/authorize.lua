@@ -19,15 +19,16 @@
 -- a command takes goes to it straight from ARGV (unpack of a range), and nothing is
 -- decoded (no JSON, no splitting).
 --
--- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets;
---       single node (inline): 7 the txn's claim, then one key per budget; Cluster: 7 the
---       member's fences (reservations that reconciliation released).
+-- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets,
+--       7 spend days; single node (inline): 8 the txn's claim, then one key per budget;
+--       Cluster: 8 the member's fences (reservations that reconciliation released).
 -- ARGV:  1 txn id, 2 member, 3 payload hash, 4 record (JSON, kept for capture, reversal
 --        and refund), 5 the answer (JSON), 6 ledger lines (JSON, '' none), 7 the hold's
 --        index entry, 8 version the decision was made on, 9 now, 10 hold deadline (0:
 --        captured at once), 11 inline ('1' | '0'), 12 tier after ('' same), 13 reservation
 --        nonce, 14 wallet fields to set, 15 to delete, 16 to check, 17 profile fields to
---        set, 18 budgets; then the wallet fields to set (field, amount), to delete, the
+--        set, 18 budgets, 19 the spend day to set ('' none), 20 its amount; then the
+--        wallet fields to set (field, amount), to delete, the
 --        fields to check, the amounts they must hold, the profile fields (field, value),
 --        and per budget (kind, delta, cap).
 -- Reply: {'ok'} (the answer is the one the store sent) or {'replay', the stored answer}.
@@ -48,7 +49,8 @@ end
 local expected, now_s, deadline_s = tonumber(A[8]), A[9], A[10]
 local inline, tier, nonce = A[11] == '1', A[12], A[13]
 local nset, ndel, ncheck, nprof, nbud = tonumber(A[14]), tonumber(A[15]), tonumber(A[16]), tonumber(A[17]), tonumber(A[18])
-local s0 = 19                 -- wallet fields to set
+local spend_day = A[19]
+local s0 = 21                 -- wallet fields to set
 local d0 = s0 + 2 * nset      -- to delete
 local c0 = d0 + ndel          -- to check
 local v0 = c0 + ncheck        -- the amounts they must hold
@@ -65,14 +67,14 @@ end
 -- Cluster the store reserved them first; reconciliation may have released the reservation
 -- of an attempt it took for an orphan, and then this attempt must not count on it.
 local budgets = {}
-if not inline and nbud > 0 and redis.call('HEXISTS', KEYS[7], txn .. '#' .. nonce) == 1 then
+if not inline and nbud > 0 and redis.call('HEXISTS', KEYS[8], txn .. '#' .. nonce) == 1 then
   raise('reservation_released', txn .. ': this attempt\'s budget reservation was released')
 end
 if inline then
   for i = 1, nbud do
     local q = b0 + 3 * (i - 1)
     local kind, delta, cap = A[q], tonumber(A[q + 1]), tonumber(A[q + 2])
-    local bkey = KEYS[7 + i]
+    local bkey = KEYS[8 + i]
     local used = num(redis.call('HGET', bkey, kind))
     if used + delta > cap then
       raise('budget_exhausted', 'budget of ' .. bkey .. ': ' .. I(used) .. ' used of ' .. I(cap))
@@ -92,8 +94,8 @@ if ncheck > 0 then
 end
 
 -- 5. The transaction id is this member's: the first write, or a refusal.
-if inline and not redis.call('SET', KEYS[7], member, 'NX') then
-  if redis.call('GET', KEYS[7]) ~= member then raise('member_mismatch', txn .. ' belongs to another member') end
+if inline and not redis.call('SET', KEYS[8], member, 'NX') then
+  if redis.call('GET', KEYS[8]) ~= member then raise('member_mismatch', txn .. ' belongs to another member') end
 end
 
 -- Writes.
@@ -103,6 +105,7 @@ if A[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'time', now_s, 'txn', txn, '
 for _, b in ipairs(budgets) do redis.call('HSET', b[1], b[2], b[3], b[4], b[5]) end
 if tier ~= '' then redis.call('RPUSH', KEYS[5], now_s .. '|' .. tier .. '|' .. txn .. '|authorize') end
 redis.call('HSET', K_PROFILE, unpack(A, p0, b0 - 1))
+if spend_day ~= '' then redis.call('HSET', KEYS[7], spend_day, A[20]) end
 local status = 'captured'
 if deadline_s ~= '0' then
   status = 'held'

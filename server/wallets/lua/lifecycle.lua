@@ -6,7 +6,7 @@
 -- moved meanwhile the script refuses ('record_changed') and the store reads again.
 --
 -- KEYS: 1 profile, 2 auth record, 3 ledger, 4 hold index shard, 5 tier history, 6 wallets,
---       and on a single node (ARGV[9] == '1') one key per budget.
+--       7 spend days, and on a single node (ARGV[9] == '1') one key per budget.
 -- ARGV: 1 txn id, 2 member, 3 sequence read, 4 now, 5 plan (JSON), 6 new progress (JSON),
 --       7 result without balances (JSON object), 8 field the result is kept under,
 --       9 inline foreign keys.
@@ -29,7 +29,7 @@ local plan = cjson.decode(ARGV[5])
 local allowed = false
 for _, s in ipairs(plan.from) do if s == status then allowed = true end end
 if not allowed then raise('invalid_status', txn .. ' is ' .. status) end
-local B0 = 6
+local B0 = 7
 load_wallets(KEYS[6])
 
 -- Wallets, in memory.
@@ -50,9 +50,10 @@ for _, r in ipairs(plan.restores) do
   entry('restore', r.r, w, sum, r.fund)
 end
 
--- Counters to give back: limits and spend are profile fields (only what is still counted:
--- an old period may have been pruned).
-local wanted = {'txns', 'lastx', 'tier', 'segs', 'ver'}
+-- Counters to give back: limits are profile fields, spend a day of the spend hash and the
+-- windows' sums in the profile (only what is still counted: an old period or day may have
+-- been pruned).
+local wanted = {'txns', 'lastx', 'tier', 'segs', 'ver', 'spend'}
 for _, l in ipairs(plan.lim) do wanted[#wanted + 1] = l.f end
 local spend_at = #wanted + 1
 if plan.spend then wanted[spend_at] = plan.spend[1] end
@@ -66,7 +67,7 @@ local function put(name, value)
   if value > 0 then sets[#sets + 1] = name; sets[#sets + 1] = I(value) else dels[#dels + 1] = name end
 end
 for i, l in ipairs(plan.lim) do
-  local held = profile[5 + i]
+  local held = profile[6 + i]
   if held and l.p then
     -- A named counter, "<period key>|<used>": it gives back only while it still counts
     -- the period the authorisation counted in.
@@ -80,7 +81,24 @@ for i, l in ipairs(plan.lim) do
     put(l.f, tonumber(held) - math.min(tonumber(held), whole(l.d, 'limit')))
   end
 end
-if plan.spend then
+local spend_sets, spend_dels = {}, {}
+if plan.spend and profile[6] then
+  -- The spend days live in their own hash, and the profile's 'spend' holds the windows'
+  -- sums at the end of its day: what is given back leaves the windows the day was in.
+  local day_field, back = plan.spend[1], whole(plan.spend[2], 'spend')
+  local have = redis.call('HGET', KEYS[7], day_field)
+  if have then
+    local gone = math.min(tonumber(have), back)
+    if tonumber(have) > gone then spend_sets = {day_field, I(tonumber(have) - gone)} else spend_dels = {day_field} end
+    local last, a, b = string.match(profile[6], '^(%d+)|(%d+)|(%d+)$')
+    last, a, b = tonumber(last), tonumber(a), tonumber(b)
+    local day = tonumber(string.sub(day_field, 3))
+    if day <= last and day > last - 30 then a = a - math.min(a, gone) end
+    if day <= last and day > last - 365 then b = b - math.min(b, gone) end
+    sets[#sets + 1] = 'spend'; sets[#sets + 1] = I(last) .. '|' .. I(a) .. '|' .. I(b)
+  end
+elseif plan.spend then
+  -- A spend day of the layout before the spend hash, in the profile.
   local have = profile[spend_at]
   if have then put(plan.spend[1], tonumber(have) - math.min(tonumber(have), whole(plan.spend[2], 'spend'))) end
 end
@@ -127,6 +145,8 @@ if plan.bump then
 end
 if #sets > 0 then redis.call('HSET', K_PROFILE, unpack(sets)) end
 if #dels > 0 then redis.call('HDEL', K_PROFILE, unpack(dels)) end
+if #spend_sets > 0 then redis.call('HSET', KEYS[7], unpack(spend_sets)) end
+if #spend_dels > 0 then redis.call('HDEL', KEYS[7], unpack(spend_dels)) end
 if plan.unhold then redis.call('ZREM', K_INDEX, plan.unhold) end
 
 local result = string.sub(ARGV[7], 1, -2) .. ',"balances":{' .. balance_members(now) .. '}'

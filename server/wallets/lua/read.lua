@@ -1,10 +1,15 @@
 -- Everything the engine decides on for one member, in one consistent read.
 --
--- KEYS: 1 profile, 2 wallets.
+-- KEYS: 1 profile, 2 wallets, 3 spend days.
 -- ARGV: 1 now, then the limit period keys counting at 'now'.
--- Reply: {profile fields (flat, without spend and limits), spend over 30 days, over 12
+-- Reply: {profile fields (flat, without spend days and limits), spend over 30 days, over 12
 --         months, limits of the current periods (flat: "<period key>|<rule>|<kind>", used),
---         the wallets hash (flat), spend of the day of 'now'}.
+--         the wallets hash (flat), spend of the day of 'now', spend days found in the
+--         profile (the layout before the spend hash)}.
+--
+-- The spend windows come from the profile's 'spend' ("<day>|<30 days>|<12 months>", the
+-- sums at the end of <day>, the day of the last purchase): only the days that left a
+-- window since then are read, so that a member who buys daily reads two days, not 366.
 
 local now = tonumber(ARGV[1])
 local today = math.floor(now / 86400)
@@ -12,11 +17,14 @@ local current = {}
 for i = 2, #ARGV do current[ARGV[i]] = true end
 local raw = redis.call('HGETALL', KEYS[1])
 local plain, limits, named, older = {}, {}, {}, nil
-local s30, s12, s1 = 0, 0, 0
+local s30, s12, s1, old_days = 0, 0, 0, 0
+local mark
 for i = 1, #raw, 2 do
   local name, value = raw[i], raw[i + 1]
   local head = string.sub(name, 1, 2)
   if head == 'd:' then
+    -- A spend day of the layout before the spend hash: summed here, as it was.
+    old_days = old_days + 1
     local day, amount = tonumber(string.sub(name, 3)), tonumber(value)
     if day == today then s1 = amount end
     if day <= today then
@@ -41,6 +49,7 @@ for i = 1, #raw, 2 do
       older[string.sub(name, 3)] = value
     end
   else
+    if name == 'spend' then mark = value end
     plain[#plain + 1] = name
     plain[#plain + 1] = value
   end
@@ -50,4 +59,32 @@ if older then
     if not named[counter] then limits[#limits + 1] = counter; limits[#limits + 1] = used end
   end
 end
-return {plain, s30, s12, limits, redis.call('HGETALL', KEYS[2]), s1}
+
+-- The spend of the days lo..hi.
+local function days(lo, hi)
+  if hi < lo then return 0 end
+  local names = {}
+  for day = lo, hi do names[#names + 1] = 'd:' .. I(day) end
+  local got = redis.call('HMGET', KEYS[3], unpack(names))
+  local sum = 0
+  for i = 1, #names do sum = sum + num(got[i]) end
+  return sum
+end
+
+if mark then
+  local last, a, b = string.match(mark, '^(%d+)|(%d+)|(%d+)$')
+  last, a, b = tonumber(last), tonumber(a), tonumber(b)
+  if today >= last then
+    -- Nothing was spent after 'last': each window is its sum then, less the days that
+    -- have left it since.
+    if today - last < 30 then s30 = s30 + a - days(last - 29, today - 30) end
+    if today - last < 365 then s12 = s12 + b - days(last - 364, today - 365) end
+    if today == last then s1 = s1 + num(redis.call('HGET', KEYS[3], 'd:' .. I(today))) end
+  else
+    -- A read at a time before the last purchase (a late transaction): summed whole.
+    s30 = s30 + days(today - 29, today)
+    s12 = s12 + days(today - 364, today)
+    s1 = s1 + num(redis.call('HGET', KEYS[3], 'd:' .. I(today)))
+  end
+end
+return {plain, s30, s12, limits, redis.call('HGETALL', KEYS[2]), s1, old_days}
