@@ -237,6 +237,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}"
 
     def client(self, **options: object) -> redis.Redis:
+        """A client of this server, in RESP2 as the service's (server/service/redis_client.py)."""
+        options.setdefault("protocol", 2)
         if self.port is None:
             return redis.Redis(unix_socket_path=self.unix_socket, **options)  # type: ignore[arg-type]
         return redis.Redis(host="127.0.0.1", port=self.port, **options)  # type: ignore[arg-type]
@@ -338,7 +340,7 @@ def open_redis(
                 url.replace("+cluster://", "://", 1)
             )
         else:
-            client = redis.Redis.from_url(url)
+            client = redis.Redis.from_url(url, protocol=2)  # as the service (redis_client.py)
         try:
             yield client
         finally:

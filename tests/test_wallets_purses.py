@@ -47,6 +47,9 @@ def test_the_compiled_parser_gives_what_the_reference_gives(flat):
     got, want = _purses.purses(flat), purses_from_reply(flat)
     assert view(got) == view(want)
     assert all(type(a) is int for p in got.values() for a in (p.debt, *p.buckets.values()))
+    # The same hash as HGETALL gives it in RESP3: a map (a field once).
+    as_map = dict(zip(flat[::2], flat[1::2], strict=True))
+    assert view(_purses.purses(as_map)) == view(purses_from_reply(as_map))
 
 
 def test_it_reads_a_real_wallets_hash_shape():

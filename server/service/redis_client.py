@@ -43,6 +43,11 @@ from ..resp import CommandPacker
 from ..resp import pack_command as _pack
 from .deadlines import connection_class
 
+# RESP2: the largest reply the service reads is a member's wallets hash (HGETALL, hundreds
+# of fields for a member who buys often), which hiredis reads as an array several times
+# faster than as a RESP3 map (docs/wallets.md, "Reading a member").
+PROTOCOL = 2
+
 # The one per-call option of a plain command: the keys redis-py's client-side cache reads.
 _KEYS_ONLY = frozenset(("keys",))
 
@@ -66,6 +71,9 @@ class _Held:
         # At interpreter shutdown, or with the pool closed, there is nothing to give back to.
         with contextlib.suppress(Exception):
             self.pool.release(self.conn)
+
+
+_BATCH = "<batch>"  # the first word of a batch recorded by prefetch: no command's name
 
 
 class _Recorded(BaseException):
@@ -123,7 +131,23 @@ class ServiceRedis(redis.Redis):
         """The replies of ``commands`` (plain ones: no per-call options) sent in one round
         trip on this thread's connection, in order, each through its response callback;
         an error reply in its command's place (as ``Pipeline.execute(raise_on_error=False)``
-        gives it), a failed connection raised (a pipeline without redis-py's layers)."""
+        gives it), a failed connection raised (a pipeline without redis-py's layers).
+        Within :meth:`prefetch`, a batch is a call's first command as a single one is."""
+        mine = self._mine
+        if getattr(mine, "recording", None) is not None or getattr(mine, "ready", None):
+            batch = (_BATCH, *map(tuple, commands))
+            if mine.recording is not None:
+                mine.recording.append((batch, {}))
+                raise _Recorded
+            try:
+                replies = mine.ready.get(batch)
+            except TypeError:  # an argument that is no plain value was never recorded
+                replies = None
+            if replies:
+                return replies.popleft()  # type: ignore[no-any-return]
+        return self._exchange_many(commands)
+
+    def _exchange_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         replies = exchange_many(
             self._connection(), b"".join([_pack(command) for command in commands]), len(commands)
         )
@@ -171,15 +195,27 @@ class ServiceRedis(redis.Redis):
     def _send_recorded(
         self, recorded: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
     ) -> list[Any]:
-        """The recorded commands' replies: exchanged the short way when every one is plain,
-        else through a pipeline."""
-        if all(_plain(args[0], options) for args, options in recorded):
+        """The recorded commands' replies (a batch's: the list of its replies): exchanged the
+        short way when every one is plain, else through a pipeline (a batch on its own)."""
+        if all(args[0] == _BATCH or _plain(args[0], options) for args, options in recorded):
+            flat: list[tuple[Any, ...]] = []
+            for args, _options in recorded:
+                flat.extend(args[1:] if args[0] == _BATCH else (args,))
             with contextlib.suppress(TypeError):  # a value that cannot be packed: a pipeline
-                return self.exchange_many([args for args, _options in recorded])
+                replies = iter(self._exchange_many(flat))
+                return [
+                    [next(replies) for _ in args[1:]] if args[0] == _BATCH else next(replies)
+                    for args, _options in recorded
+                ]
         pipe = self.pipeline(transaction=False)
-        for args, options in recorded:
+        singles = [(args, options) for args, options in recorded if args[0] != _BATCH]
+        for args, options in singles:
             pipe.execute_command(*args, **options)
-        return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+        piped = iter(pipe.execute(raise_on_error=False) if singles else ())
+        return [
+            self._exchange_many(args[1:]) if args[0] == _BATCH else next(piped)
+            for args, _options in recorded
+        ]
 
     def close(self) -> None:
         held = getattr(self._mine, "held", None)
@@ -195,7 +231,13 @@ def redis_client(url: str, timeout: float) -> redis.Redis:
     No retries: a call that could not reach Redis stands in at once, and the switch's retry
     (idempotent by transaction id) gets the real decision."""
     return ServiceRedis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0,
-        max_connections=256, connection_class=connection_class(url),
-        retry=Retry(NoBackoff(), 0), command_packer=CommandPacker(),
+        url,
+        protocol=PROTOCOL,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=0,
+        max_connections=256,
+        connection_class=connection_class(url),
+        retry=Retry(NoBackoff(), 0),
+        command_packer=CommandPacker(),
     )

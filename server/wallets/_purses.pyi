@@ -1,3 +1,5 @@
+from collections.abc import Mapping, Sequence
+
 from .buckets import Purse
 
-def purses(flat: list[bytes]) -> dict[str, Purse]: ...
+def purses(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, Purse]: ...

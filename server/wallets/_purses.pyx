@@ -43,44 +43,61 @@ cdef object _amount(bytes raw):
     return -value if negative else value
 
 
-def purses(list flat):
-    """Wallets (name -> Purse) from the wallets hash as the read returns it: field,
-    amount, field, amount, ... with fields ``<wallet>|<bucket>`` or ``<wallet>|debt``."""
-    cdef dict out = {}
-    cdef Py_ssize_t i, size, cut, last_cut = -1
-    cdef Py_ssize_t n = len(flat)
-    cdef const char* s
-    cdef const char* at
-    cdef const char* last = NULL
-    cdef bytes key, amount
-    cdef dict buckets = None
-    if n % 2:
-        return purses_from_reply(flat)
-    for i in range(0, n, 2):
-        if type(flat[i]) is not bytes or type(flat[i + 1]) is not bytes:
-            return purses_from_reply(flat)
-    purse = None
-    for i in range(0, n, 2):
-        key = flat[i]
-        amount = flat[i + 1]
-        s = PyBytes_AS_STRING(key)
-        size = PyBytes_GET_SIZE(key)
-        at = <const char*>memchr(s, BAR, size)
-        cut = size if at == NULL else at - s
-        # A wallet's fields mostly come one after another: its name is decoded once.
-        if last == NULL or cut != last_cut or memcmp(s, last, cut) != 0:
+cdef class _Reader:
+    """Purses built field by field; a wallet's fields mostly come one after another, so its
+    name is decoded once for the run of them."""
+
+    cdef dict out
+    cdef object purse
+    cdef dict buckets
+    cdef const char* last
+    cdef Py_ssize_t last_cut
+
+    def __cinit__(self):
+        self.out = {}
+        self.last = NULL
+        self.last_cut = -1
+
+    cdef void add(self, bytes key, bytes amount) except *:
+        cdef const char* s = PyBytes_AS_STRING(key)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(key)
+        cdef const char* at = <const char*>memchr(s, BAR, size)
+        cdef Py_ssize_t cut = size if at == NULL else at - s
+        if self.last == NULL or cut != self.last_cut or memcmp(s, self.last, cut) != 0:
             name = PyUnicode_DecodeUTF8(s, cut, NULL)
-            purse = out.get(name)
+            purse = self.out.get(name)
             if purse is None:
-                purse = out[name] = Purse(name)
-            buckets = purse.buckets
-            last, last_cut = s, cut
-        if at == NULL:
-            bucket = ""
-        else:
-            bucket = PyUnicode_DecodeUTF8(at + 1, size - cut - 1, NULL)
+                purse = self.out[name] = Purse(name)
+            self.purse = purse
+            self.buckets = purse.buckets
+            self.last, self.last_cut = s, cut
+        bucket = "" if at == NULL else PyUnicode_DecodeUTF8(at + 1, size - cut - 1, NULL)
         if bucket == "debt":
-            purse.debt = _amount(amount)
+            self.purse.debt = _amount(amount)
         else:
-            buckets[bucket] = _amount(amount)
-    return out
+            self.buckets[bucket] = _amount(amount)
+
+
+def purses(flat):
+    """Wallets (name -> Purse) from the wallets hash as Redis returns it: field, amount,
+    field, amount, ... (a script's reply, RESP2) or a map of them (HGETALL in RESP3), with
+    fields ``<wallet>|<bucket>`` or ``<wallet>|debt``."""
+    cdef _Reader reader = _Reader()
+    cdef Py_ssize_t i, n
+    # The keys stay referenced by ``flat`` while the reader points into the last one.
+    if type(flat) is dict:
+        for key, amount in (<dict>flat).items():
+            if type(key) is not bytes or type(amount) is not bytes:
+                return purses_from_reply(flat)
+        for key, amount in (<dict>flat).items():
+            reader.add(key, amount)
+        return reader.out
+    if type(flat) is not list or len(<list>flat) % 2:
+        return purses_from_reply(flat)
+    n = len(<list>flat)
+    for i in range(n):
+        if type((<list>flat)[i]) is not bytes:
+            return purses_from_reply(flat)
+    for i in range(0, n, 2):
+        reader.add((<list>flat)[i], (<list>flat)[i + 1])
+    return reader.out

@@ -14,7 +14,7 @@ the same results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -147,11 +147,14 @@ def purses(flat: Iterable[tuple[str, int]]) -> dict[str, Purse]:
     return out
 
 
-def purses_from_reply(flat: Sequence[bytes | str]) -> dict[str, Purse]:
-    """Wallets from the hash as the read returns it (field, amount, field, amount, ...):
-    the reference of the compiled ``_purses.purses``, and what it hands anything but bytes."""
-    pairs = []
-    for i in range(0, len(flat), 2):
-        name = flat[i]
-        pairs.append((name.decode() if isinstance(name, bytes) else name, int(flat[i + 1])))
-    return purses(pairs)
+def purses_from_reply(
+    flat: Sequence[bytes | str] | Mapping[bytes | str, bytes | str],
+) -> dict[str, Purse]:
+    """Wallets from the hash as Redis returns it (field, amount, field, amount, ..., or a
+    map of them): the reference of the compiled ``_purses.purses``, and what it hands
+    anything but bytes."""
+    if isinstance(flat, Mapping):
+        raw = list(flat.items())
+    else:
+        raw = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    return purses((k.decode() if isinstance(k, bytes) else k, int(v)) for k, v in raw)

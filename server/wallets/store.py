@@ -53,7 +53,7 @@ try:
     from ._purses import purses
 except ImportError:  # pragma: no cover - the extension is part of every build
     from .buckets import purses_from_reply as purses
-from .direct import batch_sender, script_sender
+from .direct import batch_sender, direct_capable, script_sender
 from .errors import (
     AmountExceedsRemaining,
     BudgetExhausted,
@@ -323,6 +323,11 @@ class WalletStore:
         }
         self._send = {name: script_sender(client, script) for name, script in self._scripts.items()}
         self._batch = batch_sender(client)
+        # A client that sends a batch on one connection reads a member in one MULTI (the
+        # read script and the wallets hash beside it, _read); any other reads in the script.
+        self._read_in_multi = not self.cluster and (
+            direct_capable(client) or hasattr(client, "exchange_many")
+        )
 
     # ---- plumbing
     def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
@@ -385,9 +390,7 @@ class WalletStore:
         self._check_member(member)
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member), self.keys.spend(member)]
-        pkeys = self.period_keys(now)
-        reply = self._run("read", keys, [now, *pkeys])
-        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = reply
+        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = self._read(keys, now)
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }
@@ -436,6 +439,35 @@ class WalletStore:
             profile.get("spend", ""),
             bool(old_days),
         )
+
+    def _read(self, keys: list[str], now: int) -> list[Any]:
+        """The read script's reply, its wallets hash read beside it in the same MULTI where
+        the client can send one (one round trip, one consistent view either way)."""
+        pkeys = self.period_keys(now)
+        if not self._read_in_multi:
+            return list(self._run("read", keys, [now, "1", *pkeys]))
+        script = self._scripts["read"]
+        for attempt in range(2):
+            evalsha = ("EVALSHA", script.sha, len(keys), *keys, now, "0", *pkeys)
+            try:
+                replies = self._batch([("MULTI",), evalsha, ("HGETALL", keys[1]), ("EXEC",)])
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise StoreUnavailable(f"redis: {exc}") from None
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
+            done = replies[3]
+            if isinstance(done, redis.ResponseError):
+                raise _translate(done)
+            reply, wallets = done
+            if not isinstance(reply, Exception):
+                reply = list(reply)
+                reply[4] = wallets
+                return reply
+            if attempt or not isinstance(reply, redis.exceptions.NoScriptError):
+                raise _translate(reply) if isinstance(reply, redis.ResponseError) else reply
+            # The server forgot the script (restart, fail-over): load it and read again.
+            script.sha = self._call("script_load", script.script)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def member_state(self, member: str, now: int) -> tuple[MemberState, int]:
         """The member as the engine sees it at ``now``, and its version."""

@@ -1,11 +1,16 @@
 -- Everything the engine decides on for one member, in one consistent read.
 --
 -- KEYS: 1 profile, 2 wallets, 3 spend days.
--- ARGV: 1 now, then the limit period keys counting at 'now'.
+-- ARGV: 1 now, 2 '1': reply with the wallets hash ('0': the caller reads it beside the
+--       script, in the same MULTI), then the limit period keys counting at 'now'.
 -- Reply: {profile fields (flat, without spend days and limits), spend over 30 days, over 12
 --         months, limits of the current periods (flat: "<period key>|<rule>|<kind>", used),
---         the wallets hash (flat), spend of the day of 'now', spend days found in the
---         profile (the layout before the spend hash)}.
+--         the wallets hash (flat; {} with ARGV[2] '0'), spend of the day of 'now', spend
+--         days found in the profile (the layout before the spend hash)}.
+--
+-- A member who buys often holds hundreds of buckets.  A hash read inside a script becomes a
+-- Lua table and then a reply again, several times what HGETALL costs by itself, so the
+-- store reads the wallets beside the script where it can (WalletStore._read).
 --
 -- The spend windows come from the profile's 'spend' ("<day>|<30 days>|<12 months>", the
 -- sums at the end of <day>, the day of the last purchase): only the days that left a
@@ -14,7 +19,7 @@
 local now = tonumber(ARGV[1])
 local today = math.floor(now / 86400)
 local current = {}
-for i = 2, #ARGV do current[ARGV[i]] = true end
+for i = 3, #ARGV do current[ARGV[i]] = true end
 local raw = redis.call('HGETALL', KEYS[1])
 local plain, limits, named, older = {}, {}, {}, nil
 local s30, s12, s1, old_days = 0, 0, 0, 0
@@ -87,4 +92,5 @@ if mark then
     s1 = s1 + num(redis.call('HGET', KEYS[3], 'd:' .. I(today)))
   end
 end
-return {plain, s30, s12, limits, redis.call('HGETALL', KEYS[2]), s1, old_days}
+local wallets = ARGV[2] == '1' and redis.call('HGETALL', KEYS[2]) or {}
+return {plain, s30, s12, limits, wallets, s1, old_days}
