@@ -11,16 +11,22 @@ the two to it), and any reply that is not plain bytes goes to that function.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Next
+from cpython.object cimport PyObject
+from libc.limits cimport LLONG_MAX, LLONG_MIN
 from libc.string cimport memchr, memcmp
 
 from .buckets import Purse, purses_from_reply
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
 
 cdef enum:
     BAR = 124    # '|'
     MINUS = 45   # '-'
+    COLON = 58   # ':'
     ZERO = 48    # '0'
     NINE = 57    # '9'
 
@@ -41,6 +47,53 @@ cdef object _amount(bytes raw):
         value = value * 10 + (s[i] - ZERO)
         i += 1
     return -value if negative else value
+
+
+cdef bint _digits(const char* s, Py_ssize_t n, long long* out):
+    """``s[:n]`` as 1 to 18 decimal digits."""
+    cdef long long value = 0
+    cdef Py_ssize_t i
+    if n < 1 or n > 18:
+        return False
+    for i in range(n):
+        if s[i] < ZERO or s[i] > NINE:
+            return False
+        value = value * 10 + (s[i] - ZERO)
+    out[0] = value
+    return True
+
+
+def live_total(dict buckets, long long now):
+    """The amounts of the buckets live at ``now`` (``available_at <= now < expires_at``),
+    summed: what ``Purse.spendable`` adds to the debt.  Each bucket's times are read from its
+    name as it goes (a purse of a member who buys often holds hundreds of buckets; a cache of
+    parsed names costs more than reading them).  None when a name is not ``<digits>:<digits>``
+    or an amount not a machine integer: Purse.spendable then sums in Python."""
+    cdef Py_ssize_t pos = 0, size, cut
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef const char* s
+    cdef const char* at
+    cdef long long expires, available, amount, total = 0
+    cdef int overflow = 0
+    while PyDict_Next(buckets, &pos, &key, &value):
+        if type(<object>key) is not str or type(<object>value) is not int:
+            return None
+        s = PyUnicode_AsUTF8AndSize(<object>key, &size)
+        at = <const char*>memchr(s, COLON, size)
+        if at == NULL:
+            return None
+        cut = at - s
+        if not _digits(s, cut, &expires) or not _digits(at + 1, size - cut - 1, &available):
+            return None
+        if available <= now < expires:
+            amount = PyLong_AsLongLongAndOverflow(<object>value, &overflow)
+            if overflow or (amount > 0 and total > LLONG_MAX - amount) or (
+                amount < 0 and total < LLONG_MIN - amount
+            ):
+                return None
+            total += amount
+    return total
 
 
 cdef class _Reader:
