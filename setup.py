@@ -115,11 +115,15 @@ def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Ext
     )
 
 
-# The wallet store's hot path, and the service's per-call Python (request and answer
-# conversion, the servicers, the interceptors).
+# The wallet store's hot path, the exchange of commands on a connection, and the
+# service's per-call Python (request and answer conversion, the servicers, the
+# interceptors, its Redis client).
 server += as_they_stand("server/wallets", "tessera.server.wallets", ("store", "buckets"))
+server += as_they_stand("server", "tessera.server", ("exchange",))
 server += as_they_stand(
-    "server/service", "tessera.server.service", ("convert", "servicers", "interceptors")
+    "server/service",
+    "tessera.server.service",
+    ("convert", "servicers", "interceptors", "redis_client"),
 )
 
 setup(

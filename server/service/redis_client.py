@@ -87,6 +87,20 @@ class ServiceRedis(redis.Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._mine = threading.local()
+        # Response callbacks by command name as sent: redis-py's table is case-insensitive
+        # through a Python method (an upper() a lookup); the few names sent repeat.
+        self._callbacks: dict[Any, Any] = {}
+
+    def set_response_callback(self, command: str, callback: Any) -> None:
+        super().set_response_callback(command, callback)
+        self._callbacks.clear()
+
+    def _callback(self, name: Any) -> Any:
+        try:
+            return self._callbacks[name]
+        except KeyError:
+            found = self._callbacks[name] = self.response_callbacks.get(name)
+            return found
 
     def _execute_command(self, *args: Any, **options: Any) -> Any:
         mine = self._mine
@@ -114,7 +128,7 @@ class ServiceRedis(redis.Redis):
                 pass
             else:
                 response = exchange(conn, packed)
-                callback = self.response_callbacks.get(name)
+                callback = self._callback(name)
                 return response if callback is None else callback(response)
         return self._send_command_parse_response(conn, name, *args, **options)
 
@@ -151,9 +165,8 @@ class ServiceRedis(redis.Redis):
         replies = exchange_many(
             self._connection(), b"".join([_pack(command) for command in commands]), len(commands)
         )
-        callbacks = self.response_callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
-            callback = callbacks.get(command[0])
+            callback = self._callback(command[0])
             if callback is not None and not isinstance(reply, Exception):
                 replies[i] = callback(reply)
         return replies
