@@ -331,8 +331,13 @@ class WalletStore:
 
     # ---- plumbing
     def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        return self._sent(self._send[name], keys, args)
+
+    @staticmethod
+    def _sent(send: Callable[..., Any], *args: Any) -> Any:
+        """``send(*args)``, Redis's errors as the store's."""
         try:
-            return self._send[name](keys, args)
+            return send(*args)
         except redis.ResponseError as exc:
             raise _translate(exc) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -445,17 +450,12 @@ class WalletStore:
         the client can send one (one round trip, one consistent view either way)."""
         pkeys = self.period_keys(now)
         if not self._read_in_multi:
-            return list(self._run("read", keys, [now, "1", *pkeys]))
+            return self._run("read", keys, [now, "1", *pkeys])  # type: ignore[no-any-return]
         script = self._scripts["read"]
         for attempt in range(2):
             evalsha = ("EVALSHA", script.sha, len(keys), *keys, now, "0", *pkeys)
-            try:
-                replies = self._batch([("MULTI",), evalsha, ("HGETALL", keys[1]), ("EXEC",)])
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                raise StoreUnavailable(f"redis: {exc}") from None
-            except redis.RedisError as exc:
-                raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from None
-            done = replies[3]
+            batch = [("MULTI",), evalsha, ("HGETALL", keys[1]), ("EXEC",)]
+            done = self._sent(self._batch, batch)[3]
             if isinstance(done, redis.ResponseError):
                 raise _translate(done)
             reply, wallets = done
