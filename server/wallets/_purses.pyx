@@ -8,6 +8,7 @@ and a generator's step, about a microsecond a field on these machines; here it i
 slices decoded in place and the digits read by hand.  The result is the one
 :func:`tessera.server.wallets.buckets.purses_from_reply` gives (a hypothesis test holds
 the two to it), and any reply that is not plain bytes goes to that function.
+:func:`live_total` is ``Purse.spendable``'s loop over those buckets.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -31,24 +32,6 @@ cdef enum:
     NINE = 57    # '9'
 
 
-cdef object _amount(bytes raw):
-    """``int(raw)``: plain decimal digits (and a sign) read here, anything else by int()."""
-    cdef const char* s = PyBytes_AS_STRING(raw)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw), i = 0
-    cdef long long value = 0
-    cdef bint negative = n > 1 and s[0] == MINUS
-    if negative:
-        i = 1
-    if n == 0 or n > 18:
-        return int(raw)
-    while i < n:
-        if s[i] < ZERO or s[i] > NINE:
-            return int(raw)
-        value = value * 10 + (s[i] - ZERO)
-        i += 1
-    return -value if negative else value
-
-
 cdef bint _digits(const char* s, Py_ssize_t n, long long* out):
     """``s[:n]`` as 1 to 18 decimal digits."""
     cdef long long value = 0
@@ -61,6 +44,17 @@ cdef bint _digits(const char* s, Py_ssize_t n, long long* out):
         value = value * 10 + (s[i] - ZERO)
     out[0] = value
     return True
+
+
+cdef object _amount(bytes raw):
+    """``int(raw)``: plain decimal digits (and a sign) read here, anything else by int()."""
+    cdef const char* s = PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+    cdef bint negative = n > 1 and s[0] == MINUS
+    cdef long long value
+    if _digits(s + negative, n - negative, &value):
+        return -value if negative else value
+    return int(raw)
 
 
 def live_total(dict buckets, long long now):
