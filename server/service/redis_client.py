@@ -143,7 +143,8 @@ class ServiceRedis(redis.Redis):
 
     def exchange_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """The replies of ``commands`` (plain ones: no per-call options) sent in one round
-        trip on this thread's connection, in order, each through its response callback;
+        trip on this thread's connection, in order, each through its response callback
+        (none between ``MULTI`` and ``EXEC``, whose own reply is the raw replies);
         an error reply in its command's place (as ``Pipeline.execute(raise_on_error=False)``
         gives it), a failed connection raised (a pipeline without redis-py's layers).
         Within :meth:`prefetch`, a batch is a call's first command as a single one is."""
@@ -165,8 +166,13 @@ class ServiceRedis(redis.Redis):
         replies = exchange_many(
             self._connection(), b"".join([_pack(command) for command in commands]), len(commands)
         )
+        queued = False  # between MULTI and EXEC a reply is QUEUED: no callback applies
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
-            callback = self._callback(command[0])
+            name = command[0]
+            if name == "MULTI" or name == "EXEC":
+                queued = name == "MULTI"
+                continue
+            callback = None if queued else self._callback(name)
             if callback is not None and not isinstance(reply, Exception):
                 replies[i] = callback(reply)
         return replies
