@@ -64,24 +64,25 @@ end
 -- holds spend, so that the days a read subtracts from it are all still here.
 local days = redis.call('HGETALL', KEYS[4])
 local gone = {}
+local left = {}  -- day -> amount of what the spend hash keeps, the days moved in too
 for i = 1, #days, 2 do
-  if tonumber(string.sub(days[i], 3)) <= oldest_day then gone[#gone + 1] = days[i] end
+  local day = tonumber(string.sub(days[i], 3))
+  if day <= oldest_day then gone[#gone + 1] = days[i] else left[day] = tonumber(days[i + 1]) end
 end
+for i = 1, #moved, 2 do left[tonumber(string.sub(moved[i], 3))] = tonumber(moved[i + 1]) end
 local respend = #gone > 0 or #moved > 0
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
 if #gone > 0 then redis.call('HDEL', KEYS[4], unpack(gone)) end
 if #moved > 0 then redis.call('HSET', KEYS[4], unpack(moved)) end
 if respend then
-  local left = redis.call('HGETALL', KEYS[4])
-  local at = today
-  for i = 1, #left, 2 do at = math.max(at, tonumber(string.sub(left[i], 3))) end
+  local at, any = today, false
+  for day, _ in pairs(left) do at = math.max(at, day); any = true end
   local s30, s12 = 0, 0
-  for i = 1, #left, 2 do
-    local day, amount = tonumber(string.sub(left[i], 3)), tonumber(left[i + 1])
+  for day, amount in pairs(left) do
     if day > at - 30 then s30 = s30 + amount end
     if day > at - 365 then s12 = s12 + amount end
   end
-  if #left > 0 then
+  if any then
     redis.call('HSET', KEYS[1], 'spend', I(at) .. '|' .. I(s30) .. '|' .. I(s12))
   else
     redis.call('HDEL', KEYS[1], 'spend')

@@ -65,15 +65,20 @@ if older then
   end
 end
 
--- The spend of the days lo..hi.
+-- The spend of each of the days lo..hi (a list, lo first).
 local function days(lo, hi)
-  if hi < lo then return 0 end
+  if hi < lo then return {} end
   local names = {}
   for day = lo, hi do names[#names + 1] = 'd:' .. I(day) end
   local got = redis.call('HMGET', KEYS[3], unpack(names))
-  local sum = 0
-  for i = 1, #names do sum = sum + num(got[i]) end
-  return sum
+  for i = 1, #names do got[i] = num(got[i]) end
+  return got
+end
+
+local function sum(list, from)
+  local total = 0
+  for i = from or 1, #list do total = total + list[i] end
+  return total
 end
 
 if mark then
@@ -82,14 +87,16 @@ if mark then
   if today >= last then
     -- Nothing was spent after 'last': each window is its sum then, less the days that
     -- have left it since.
-    if today - last < 30 then s30 = s30 + a - days(last - 29, today - 30) end
-    if today - last < 365 then s12 = s12 + b - days(last - 364, today - 365) end
+    if today - last < 30 then s30 = s30 + a - sum(days(last - 29, today - 30)) end
+    if today - last < 365 then s12 = s12 + b - sum(days(last - 364, today - 365)) end
     if today == last then s1 = s1 + num(redis.call('HGET', KEYS[3], 'd:' .. I(today))) end
   else
-    -- A read at a time before the last purchase (a late transaction): summed whole.
-    s30 = s30 + days(today - 29, today)
-    s12 = s12 + days(today - 364, today)
-    s1 = s1 + num(redis.call('HGET', KEYS[3], 'd:' .. I(today)))
+    -- A read at a time before the last purchase (a late transaction): the year up to
+    -- today read once, both windows summed from it.
+    local year = days(today - 364, today)
+    s30 = s30 + sum(year, 336)
+    s12 = s12 + sum(year)
+    s1 = s1 + year[365]
   end
 end
 local wallets = ARGV[2] == '1' and redis.call('HGETALL', KEYS[2]) or {}
