@@ -127,28 +127,37 @@ def test_open_loop(
 def test_cpu_per_call(benchmark, figures: Figures, stack: Stack, txns: list) -> None:
     """Server CPU per call in a closed-loop burst, read from the server's own process (its
     every thread), so neither the client nor redis-server is in it.  Bursts alternate
-    (empty, authorize, empty, authorize) so that a change in machine load hits both."""
-    ping = _ping(stack)
-    authorize = _authorize(stack, Requests(txns, "cpu"))
+    (empty, authorize, quote, empty, ...) so that a change in machine load hits each.
+
+    ``Quote`` (the member read and the decision, no write) is a figure without a target: it
+    tells how much of Authorize's cost over the empty call is the write."""
+    stub = stack.auth
+    quotes = Requests(txns, "cpu-quote")
+    calls = {
+        "empty": _ping(stack),
+        "authorize": _authorize(stack, Requests(txns, "cpu")),
+        "quote": lambda: stub.Quote(quotes(), metadata=METADATA),
+    }
     clock = stack.server_cpu_seconds
-    results: dict[str, list] = {"empty": [], "authorize": []}
+    results: dict[str, list] = {kind: [] for kind in calls}
 
     def measure() -> None:
-        _warm(ping)
-        _warm(authorize)
+        for call in calls.values():
+            _warm(call)
         for _ in range(2):
-            results["empty"].append(closed_loop(ping, BURST, clock))
-            results["authorize"].append(closed_loop(authorize, BURST, clock))
+            for kind, call in calls.items():
+                results[kind].append(closed_loop(call, BURST, clock))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
 
     def per_call(runs: list) -> float:
         return sum(r.cpu for r in runs) / sum(r.n for r in runs) * 1e6
 
-    empty, auth = per_call(results["empty"]), per_call(results["authorize"])
-    figures.record("svc server cpu µs/call empty", empty)
-    figures.record("svc server cpu µs/call authorize", auth)
-    figures.record("svc server cpu authorize / empty", auth / empty)
+    cpu = {kind: per_call(runs) for kind, runs in results.items()}
+    for kind, value in cpu.items():
+        figures.record(f"svc server cpu µs/call {kind}", value)
+    figures.record("svc server cpu authorize / empty", cpu["authorize"] / cpu["empty"])
+    figures.record("svc server cpu quote / empty", cpu["quote"] / cpu["empty"])
 
 
 def _same(a, b) -> bool:
