@@ -146,6 +146,7 @@ def markdown(results: Results, images: dict[str, Path] | None = None) -> str:
         f"{meta.get('memory_gb', '?')} GB; {meta.get('platform', '?')}; "
         f"Python {meta.get('python', '?')}",
         f"- load average at start: {meta.get('load_average')}",
+        f"- idle CPUs: {meta.get('idle', '?')}",
         f"- suites: {', '.join(meta.get('suites', [])) or '?'}; sizes: {meta.get('sizes')}"
         + ("; quick" if meta.get("quick") else ""),
         f"- wall time: {_number(meta.get('seconds', float('nan')))} s",

@@ -7,6 +7,7 @@ fails is reported in the results and the run goes on, and the command exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import gc
 import os
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.harness import ROOT, Results, RunOptions, machine_info
+from bench.idle import IdlePollUnavailable, idle_state, poll_idle
 
 Suite = Callable[[Results, RunOptions], None]
 
@@ -64,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fewer rounds, shorter load steps, no 100,000-rule programme")
     parser.add_argument("--workers", metavar="N,N,...",
                         help="multi-core: server process counts (default 1..cores)")
+    parser.add_argument("--poll-idle", action="store_true",
+                        help="keep idle CPUs polling instead of halting for the run, so "
+                             "that floors carry no wake-up of a sleeping CPU (root)")
 
 
 def options_from(args: argparse.Namespace) -> tuple[RunOptions, list[str]]:
@@ -77,29 +82,33 @@ def options_from(args: argparse.Namespace) -> tuple[RunOptions, list[str]]:
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / stamp
     workers = tuple(int(w) for w in args.workers.split(",")) if args.workers else ()
     options = RunOptions(out=out, sizes=sizes, quick=args.quick,
-                         seconds=1.0 if args.quick else 2.0, workers=workers)
+                         seconds=1.0 if args.quick else 2.0, workers=workers,
+                         poll_idle=args.poll_idle)
     return options, list(args.suite or SUITES)
 
 
 def run(options: RunOptions, suites: list[str], log=print) -> Results:
     results = Results(meta=machine_info())
+    idle = idle_state() + ("; polling for this run (--poll-idle)" if options.poll_idle else "")
     results.meta.update(
-        {"suites": suites, "sizes": list(options.sizes), "quick": options.quick})
+        {"suites": suites, "sizes": list(options.sizes), "quick": options.quick,
+         "idle": idle})
     table = _suites()
     started = time.perf_counter()
-    for name in suites:
-        log(f"tessera bench: {name} ...")
-        results.suite = name
-        t0 = time.perf_counter()
-        try:
-            table[name](results, options)
-        except Exception as exc:  # one suite failing must not lose the others' figures
-            traceback.print_exc()
-            results.failures.append(f"{name}: {type(exc).__name__}: {exc}")
-        finally:
-            gc.collect()
-        results.record(f"suite {name} seconds", time.perf_counter() - t0, "s")
-        log(f"tessera bench: {name} done in {time.perf_counter() - t0:.1f} s")
+    with poll_idle() if options.poll_idle else contextlib.nullcontext():
+        for name in suites:
+            log(f"tessera bench: {name} ...")
+            results.suite = name
+            t0 = time.perf_counter()
+            try:
+                table[name](results, options)
+            except Exception as exc:  # one suite failing must not lose the others' figures
+                traceback.print_exc()
+                results.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            finally:
+                gc.collect()
+            results.record(f"suite {name} seconds", time.perf_counter() - t0, "s")
+            log(f"tessera bench: {name} done in {time.perf_counter() - t0:.1f} s")
     results.suite = ""
     results.meta["seconds"] = time.perf_counter() - started
     return results
@@ -118,7 +127,11 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"tessera bench: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("MPLBACKEND", "Agg")
-    results = run(options, suites, log=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        results = run(options, suites, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except IdlePollUnavailable as exc:
+        print(f"tessera bench: {exc}", file=sys.stderr)
+        return 2
     from bench.report import write
 
     written = write(results, options.out)

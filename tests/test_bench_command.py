@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import struct
+
 import orjson
 import pytest
 from tessera.server.cli import main
 
+from bench import idle
 from bench.harness import RunOptions
 from bench.runner import options_from, parse_args, run
 
@@ -24,9 +27,35 @@ def test_options_follow_the_command_line(tmp_path):
          "--out", str(tmp_path), "--workers", "1,2"]))
     assert suites == ["matcher", "peers"]
     assert options.sizes == (100, 1000) and options.quick and options.workers == (1, 2)
-    assert options.out == tmp_path
+    assert options.out == tmp_path and not options.poll_idle
     options, suites = options_from(parse_args([]))
     assert options.sizes == (100, 1_000, 10_000, 100_000) and len(suites) == 8
+    options, _ = options_from(parse_args(["--poll-idle"]))
+    assert options.poll_idle
+
+
+def test_poll_idle_holds_a_zero_latency_request_while_the_block_runs(tmp_path):
+    device = tmp_path / "cpu_dma_latency"
+    device.write_bytes(b"")
+    with idle.poll_idle(str(device)):
+        assert device.read_bytes() == struct.pack("i", 0)
+    missing = idle.poll_idle(str(tmp_path / "missing"))
+    with pytest.raises(idle.IdlePollUnavailable, match="needs root"), missing:
+        pass
+    assert idle.idle_state().startswith("cpuidle driver ")
+
+
+def test_poll_idle_that_cannot_be_had_is_a_usage_error_before_any_suite(
+    capsys, tmp_path, monkeypatch
+):
+    from bench import runner
+
+    missing = str(tmp_path / "missing")
+    monkeypatch.setattr(runner, "poll_idle", lambda: idle.poll_idle(missing))
+    ran = {"decision": lambda results, options: pytest.fail("a suite ran")}
+    monkeypatch.setattr(runner, "_suites", lambda: ran)
+    assert main(["bench", "--poll-idle", "--suite", "decision", "--out", str(tmp_path)]) == 2
+    assert "cannot keep idle CPUs polling" in capsys.readouterr().err
 
 
 def test_a_suite_runs_and_a_failing_one_is_reported(tmp_path, monkeypatch):
