@@ -49,7 +49,7 @@ def poll_idle(device: str = QOS_DEVICE) -> Iterator[None]:
         fd = os.open(device, os.O_WRONLY)
     except OSError as exc:
         raise IdlePollUnavailable(
-            f"cannot keep idle CPUs polling: {device}: {exc.strerror} (it needs root)"
+            f"cannot keep idle CPUs polling: {device}: {exc.strerror} (Linux, as root)"
         ) from None
     try:
         os.write(fd, struct.pack("i", 0))
