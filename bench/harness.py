@@ -134,7 +134,7 @@ class RunOptions:
     quick: bool = False
     seconds: float = 2.0  # each open-loop step
     workers: tuple[int, ...] = ()  # multi-core: server processes to try (default 1..cores)
-    poll_idle: bool = False  # idle CPUs poll instead of halting for the run (bench/idle.py)
+    poll_idle: bool = False  # idle CPUs poll instead of halting for the run (server/idle.py)
 
 
 # ---- machine and provenance ---------------------------------------------------------------

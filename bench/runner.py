@@ -17,8 +17,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from tessera.server.idle import IdlePollUnavailable, idle_state, poll_idle
+
 from bench.harness import ROOT, Results, RunOptions, machine_info
-from bench.idle import IdlePollUnavailable, idle_state, poll_idle
 
 Suite = Callable[[Results, RunOptions], None]
 

@@ -6,9 +6,9 @@ import struct
 
 import orjson
 import pytest
+from tessera.server import idle
 from tessera.server.cli import main
 
-from bench import idle
 from bench.harness import RunOptions
 from bench.runner import options_from, parse_args, run
 

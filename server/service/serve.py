@@ -22,6 +22,7 @@ from typing import Any
 
 from tessera.engine.compiler import default_base_dir
 from tessera.engine.errors import RulesError, TesseraError
+from tessera.server.idle import poll_idle
 from tessera.server.redis_runtime import RedisServer
 
 from .config import ServiceConfig, development_tokens, tokens_from_file
@@ -44,6 +45,7 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    poll_idle: bool = False  # idle CPUs poll instead of halting while serving (server/idle.py)
     # ServiceConfig fields given on the command line (hold_seconds, ...); the rest keep
     # ServiceConfig's defaults, which it checks.
     settings: dict[str, Any] = field(default_factory=dict)
@@ -132,8 +134,12 @@ def serve(options: ServeOptions) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     os.makedirs(options.data, exist_ok=True)
     redis_server = None
+    held = contextlib.ExitStack()  # what the process holds until it stops serving
     try:
         config = _config(options)
+        if options.poll_idle:  # before anything starts: refused, nothing was started
+            held.enter_context(poll_idle())
+            log.info("idle CPUs poll while serving (a zero-latency PM QoS request)")
         url = options.redis
         if url is None:
             redis_server = RedisServer(os.path.join(options.data, "redis")).start()
@@ -191,3 +197,4 @@ def serve(options: ServeOptions) -> int:
     finally:
         if redis_server is not None:
             redis_server.stop()
+        held.close()
