@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tessera.server.idle import idle_state
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -151,6 +153,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "memory_gb": _memory_gb(),
+        "idle": idle_state(),
     }
     info.update(_git())
     return info

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from tessera.server.idle import IdlePollUnavailable, idle_state, poll_idle
+from tessera.server.idle import IdlePollUnavailable, poll_idle
 
 from bench.harness import ROOT, Results, RunOptions, machine_info
 
@@ -90,10 +90,10 @@ def options_from(args: argparse.Namespace) -> tuple[RunOptions, list[str]]:
 
 def run(options: RunOptions, suites: list[str], log=print) -> Results:
     results = Results(meta=machine_info())
-    idle = idle_state() + ("; polling for this run (--poll-idle)" if options.poll_idle else "")
     results.meta.update(
-        {"suites": suites, "sizes": list(options.sizes), "quick": options.quick,
-         "idle": idle})
+        {"suites": suites, "sizes": list(options.sizes), "quick": options.quick})
+    if options.poll_idle:
+        results.meta["idle"] += "; polling for this run (--poll-idle)"
     table = _suites()
     started = time.perf_counter()
     with poll_idle() if options.poll_idle else contextlib.nullcontext():

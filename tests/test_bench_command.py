@@ -73,6 +73,7 @@ def test_a_suite_runs_and_a_failing_one_is_reported(tmp_path, monkeypatch):
     assert results.failures == ["broken: RuntimeError: no server"]
     assert results.value("decision µs/txn     100") > 0
     assert results.meta["suites"] == ["decision", "broken"] and results.meta["cores"]
+    assert results.meta["idle"].startswith("cpuidle driver ")
     from bench.report import write
 
     written = write(results, tmp_path)

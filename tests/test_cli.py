@@ -171,13 +171,12 @@ def test_simulate_rejects_times_outside_the_time_zone_table(rules, tmp_path):
 
 def test_serve_poll_idle_refused_stops_at_start_with_the_reason(tmp_path, monkeypatch, capsys):
     """Without the PM QoS device (or root) ``--poll-idle`` is a one-line error, exit 2,
-    before Redis or any worker starts."""
+    before the embedded Redis or any worker starts."""
     from tessera.server import idle
     from tessera.server.cli import main
 
     monkeypatch.setattr(idle, "QOS_DEVICE", str(tmp_path / "no-such-device"))
-    code = main(["serve", "--poll-idle", "--redis", "redis://127.0.0.1:1",
-                 "--data", str(tmp_path / "var"), "--port", "0"])
+    code = main(["serve", "--poll-idle", "--data", str(tmp_path / "var"), "--port", "0"])
     assert code == 2
     err = capsys.readouterr().err
     assert "cannot keep idle CPUs polling" in err and "Traceback" not in err
