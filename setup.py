@@ -115,16 +115,21 @@ def as_they_stand(folder: str, package: str, names: tuple[str, ...]) -> list[Ext
     )
 
 
-# The wallet store's hot path, the exchange of commands on a connection, and the
-# service's per-call Python (request and answer conversion, the servicers, the
-# interceptors, its Redis client).
-server += as_they_stand("server/wallets", "tessera.server.wallets", ("store", "buckets"))
+# The wallet store's hot path (with its key names, budget estimates and senders), the
+# exchange of commands on a connection, the service's per-call Python (request and answer
+# conversion, the servicers, the interceptors, its Redis client and its deadlines), and the
+# engine's per-authorisation helpers (tier ratings, local times).  Each of these ran
+# interpreted a few times an authorisation.
+server += as_they_stand(
+    "server/wallets", "tessera.server.wallets", ("store", "buckets", "keys", "estimates", "direct")
+)
 server += as_they_stand("server", "tessera.server", ("exchange",))
 server += as_they_stand(
     "server/service",
     "tessera.server.service",
-    ("convert", "servicers", "interceptors", "redis_client"),
+    ("convert", "servicers", "interceptors", "redis_client", "deadlines", "wire"),
 )
+server += as_they_stand("engine", "tessera.engine", ("tiers", "timezone"))
 
 setup(
     ext_modules=modules + walk + server,

@@ -42,6 +42,7 @@ from tessera.engine.counters import period_key
 from tessera.engine.decision import Applied, Decision, EffectResult
 from tessera.engine.dumps import dumps, jsonable
 from tessera.engine.errors import InternalError, TesseraError
+from tessera.engine.fastclass import fast_constructor
 from tessera.engine.model import MemberState, Transaction
 from tessera.engine.tiers import TierRater
 from tessera.engine.timezone import local_seconds
@@ -130,6 +131,12 @@ class Snapshot:
     spend_today: int = 0  # the spend of the UTC day of ``now``
     spend_mark: str = ""  # the profile's "spend": "<day>|<30 days>|<12 months>" ("" none)
     days_in_profile: bool = False  # spend days kept in the profile (the layout before)
+
+
+# Every read builds a member's state and its snapshot, and an authorisation of a programme
+# with tiers one state more: filled in slot by slot, positionally, every field given.
+_member_state = fast_constructor(MemberState)
+_snapshot = fast_constructor(Snapshot)
 
 
 class RedisCounters:
@@ -315,6 +322,7 @@ class WalletStore:
         self._rate_tier = TierRater(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
         self._tiers = bool(program.tiers)
+        self._tier_rank = program.tier_rank  # a property that builds the dict each time
         self._scripts = {
             name: client.register_script(
                 "\n".join(_lua(part) for part in (*LIBRARIES.get(name, ("lib", "wallets")), name))
@@ -414,23 +422,23 @@ class WalletStore:
             else:
                 balances[name] = wallet.spendable(now) if wallet else 0
         stored_tier = profile.get("tier") or None
-        state = MemberState(
-            member=member,
-            tier=stored_tier,
-            segments=frozenset(orjson.loads(profile["segs"])) if "segs" in profile else frozenset(),
-            txn_count=int(profile.get("txns", 0)),
-            spend_30d=int(s30),
-            spend_12m=int(s12),
-            last_purchase=int(profile["last"]) if "last" in profile else None,
-            enrolled=int(profile["enrolled"]) if "enrolled" in profile else None,
-            attrs=orjson.loads(profile["attrs"]) if "attrs" in profile else {},
-            balances=balances,
-            entries=entries,
+        state = _member_state(
+            member,
+            stored_tier,
+            frozenset(orjson.loads(profile["segs"])) if "segs" in profile else frozenset(),
+            int(profile.get("txns", 0)),
+            int(s30),
+            int(s12),
+            int(profile["last"]) if "last" in profile else None,
+            int(profile["enrolled"]) if "enrolled" in profile else None,
+            orjson.loads(profile["attrs"]) if "attrs" in profile else {},
+            balances,
+            entries,
         )
         if stored_tier is None and self.program.tiers:
             # A member without a tier on record has the one its counters earn.
             state.tier = self._rate_tier(state, now)
-        return Snapshot(
+        return _snapshot(
             state,
             int(profile.get("ver", 0)),
             now,
@@ -959,7 +967,7 @@ class WalletStore:
         if stored is not None and stored == self._top_tier:
             return None
         state = snapshot.state
-        after = MemberState(
+        after = _member_state(
             state.member,
             stored,
             segments,
@@ -973,7 +981,7 @@ class WalletStore:
             state.entries,
         )
         best = self._rate_tier(after, now)
-        ranks = self.program.tier_rank
+        ranks = self._tier_rank
         if best is not None and (stored is None or ranks[best] > ranks.get(stored, -1)):
             return [stored or "", best]
         return None
