@@ -74,4 +74,4 @@ debug: $(STAMP)
 	TESSERA_DEBUG=1 $(PY) setup.py --quiet build_ext --inplace --force
 
 clean:
-	rm -rf build $(VENV) ext/*.c ext/*.so ext/*.html engine/*.c engine/*.so engine/*.html *.egg-info
+	rm -rf build $(VENV) ext/*.c ext/*.so ext/*.html engine/*.c engine/*.so engine/*.html server/*.c server/*.so server/*.html server/*/*.c server/*/*.so server/*/*.html *.egg-info

@@ -705,14 +705,14 @@ class WalletStore:
             value = points if program.wallets[name].kind == "points" else redemption.amount
             if value:
                 wallet = _working_purse(purses, held_purses, name)
-                before = dict(wallet.buckets)
                 spent = wallet.spend(value, now)
                 if spent is None:
                     raise InsufficientBalance(f"{name}: less than {value} spendable")
                 took = spent
-                for bucket, _ in took:
+                left = wallet.buckets
+                for bucket, part in took:  # each bucket once: it held what is left and its part
                     check_fields.append(f"{name}|{bucket}")
-                    check_values.append(before[bucket])
+                    check_values.append(left[bucket] + part)
                 sp = {"w": 1, "v": value}  # the first wallet touched
                 lines.append([name, "redeem", "", -value, wallet.total, []])
         fx: list[dict[str, Any]] = []
