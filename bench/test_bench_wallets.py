@@ -278,8 +278,8 @@ def _throughput(figures, server, compiled) -> None:
 
         total = THREADS * PER_THREAD
         rates: dict[str, list[float]] = {"bare EVALSHA": [], "authorize": []}
+        order = [("bare EVALSHA", bare), ("authorize", authorize)]
         for r in range(ROUNDS):  # alternately first, so that a drift of the machine is shared
-            order = [("bare EVALSHA", bare), ("authorize", authorize)]
             for name, run in order if r % 2 == 0 else order[::-1]:
                 rates[name].append(total / _threads(run, THREADS))
         for name, values in rates.items():
