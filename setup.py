@@ -93,14 +93,16 @@ def cythonized(
     return built
 
 
-# The server's RESP packer, the Authorize answer's wire encoder and the wallets-hash
-# parser, written for the project's (the matcher's) directives.
+# The server's RESP packer, the Authorize answer's wire encoder, the wallets-hash parser
+# and the authorise script's arguments, written for the project's (the matcher's) directives.
 server = cythonized("tessera.server", (("_resp", "server/_resp.pyx"),), directives)
 server += cythonized(
     "tessera.server.service", (("_wire", "server/service/_wire.pyx"),), directives
 )
 server += cythonized(
-    "tessera.server.wallets", (("_purses", "server/wallets/_purses.pyx"),), directives
+    "tessera.server.wallets",
+    (("_purses", "server/wallets/_purses.pyx"), ("_prepare", "server/wallets/_prepare.pyx")),
+    directives,
 )
 
 

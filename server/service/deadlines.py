@@ -30,7 +30,16 @@ STAND_IN_RESERVE = 0.003
 # A Redis read never waits less than this (a deadline this close is refused before it).
 MIN_WAIT = 0.001
 
-_call = threading.local()
+
+class _Call(threading.local):
+    """The calling thread's deadline; None (the class's) where it never set one, so that
+    reading it raises nothing (a plain ``threading.local`` raises and formats an
+    AttributeError for each read of an unset name)."""
+
+    deadline: float | None = None
+
+
+_call = _Call()
 
 
 class LatencyEstimate:
@@ -67,14 +76,14 @@ class LatencyEstimate:
 def redis_deadline(deadline: float | None) -> float | None:
     """Name this thread's call deadline (``time.monotonic()`` seconds, or None); returns the
     one before, to restore with ``redis_deadline(previous)``."""
-    previous = getattr(_call, "deadline", None)
+    previous = _call.deadline
     _call.deadline = deadline
     return previous
 
 
 def _budget(cap: float | None) -> float | None:
     """How long the current call may wait for Redis now, when shorter than ``cap``."""
-    deadline = getattr(_call, "deadline", None)
+    deadline = _call.deadline
     if deadline is None:
         return None
     left = deadline - time.monotonic()

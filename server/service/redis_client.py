@@ -81,12 +81,23 @@ class _Recorded(BaseException):
     BaseException, so that no handler of Redis errors on the way takes it for one)."""
 
 
+class _Mine(threading.local):
+    """A thread's own connection and prefetch state.  The defaults are the class's, so that a
+    thread that never set one reads None: a plain ``threading.local`` raises (and formats)
+    an AttributeError for each, which ``getattr(..., None)`` then swallows, several times
+    a command."""
+
+    held: _Held | None = None
+    recording: list[Any] | None = None
+    ready: dict[Any, Any] | None = None
+
+
 class ServiceRedis(redis.Redis):
     """``redis.Redis`` whose commands run on the calling thread's own connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._mine = threading.local()
+        self._mine = _Mine()
         # Response callbacks by command name as sent: redis-py's table is case-insensitive
         # through a Python method (an upper() a lookup); the few names sent repeat.
         self._callbacks: dict[Any, Any] = {}
@@ -104,11 +115,11 @@ class ServiceRedis(redis.Redis):
 
     def _execute_command(self, *args: Any, **options: Any) -> Any:
         mine = self._mine
-        recording = getattr(mine, "recording", None)
+        recording = mine.recording
         if recording is not None:
             recording.append((args, options))
             raise _Recorded
-        ready = getattr(mine, "ready", None)
+        ready = mine.ready
         if ready:
             try:
                 replies = ready.get(args)
@@ -135,7 +146,7 @@ class ServiceRedis(redis.Redis):
     def _connection(self) -> Any:
         """This thread's own connection (taken from the pool on first use)."""
         mine = self._mine
-        held = getattr(mine, "held", None)
+        held = mine.held
         if held is None:
             pool = self.connection_pool
             held = mine.held = _Held(pool, pool.get_connection())
@@ -149,7 +160,7 @@ class ServiceRedis(redis.Redis):
         gives it), a failed connection raised (a pipeline without redis-py's layers).
         Within :meth:`prefetch`, a batch is a call's first command as a single one is."""
         mine = self._mine
-        if getattr(mine, "recording", None) is not None or getattr(mine, "ready", None):
+        if mine.recording is not None or mine.ready:
             batch = (_BATCH, *map(tuple, commands))
             if mine.recording is not None:
                 mine.recording.append((batch, {}))
@@ -237,7 +248,7 @@ class ServiceRedis(redis.Redis):
         ]
 
     def close(self) -> None:
-        held = getattr(self._mine, "held", None)
+        held = self._mine.held
         if held is not None:
             self._mine.held = None
         super().close()

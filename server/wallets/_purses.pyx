@@ -1,5 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""A member's wallets from the read's reply, parsed from its bytes.
+"""A member's wallets: :class:`Purse`, and the purses of the read's reply, parsed from its
+bytes.
+
+:class:`Purse` is a wallet's buckets as authorise works on them (the rules are
+``buckets.py``'s, written there for the whole module); an authorisation copies, spends,
+credits and writes out a purse per wallet it touches, so its methods are C calls here.
 
 A member's wallets hash has a field per points bucket, and a bucket per earning purchase
 within the expiry window (docs/wallets.md, "Long histories"): hundreds of fields for a
@@ -17,7 +22,7 @@ from cpython.object cimport PyObject
 from libc.limits cimport LLONG_MAX, LLONG_MIN
 from libc.string cimport memchr, memcmp
 
-from .buckets import Purse, purses_from_reply
+from functools import lru_cache
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
@@ -90,6 +95,128 @@ def live_total(dict buckets, long long now):
     return total
 
 
+@lru_cache(maxsize=4096)
+def bucket_times(str field_name):
+    """``(expires_at, available_at)`` of a bucket field (few distinct fields: cached)."""
+    expires, _, available = field_name.partition(":")
+    return int(expires), int(available)
+
+
+def _reference(flat):
+    """What ``buckets.purses_from_reply`` (the reference) makes of a reply not of bytes."""
+    from .buckets import purses_from_reply
+
+    return buckets.purses_from_reply(flat)
+
+
+cdef class Purse:
+    """One wallet's buckets (``"<expires_at>:<available_at>"`` -> amount), its debt, and the
+    fields changed since it was read (docs/wallets.md)."""
+
+    cdef public str name
+    cdef public dict buckets
+    cdef public object debt
+    cdef public set changed
+
+    parse = staticmethod(bucket_times)
+
+    def __init__(self, str name, dict buckets=None, debt=0, set changed=None):
+        self.name = name
+        self.buckets = {} if buckets is None else buckets
+        self.debt = debt
+        self.changed = set() if changed is None else changed
+
+    def __repr__(self):
+        return (
+            f"Purse(name={self.name!r}, buckets={self.buckets!r}, debt={self.debt!r},"
+            f" changed={self.changed!r})"
+        )
+
+    def copy(self) -> Purse:
+        """A purse to work on: the same buckets and debt, nothing changed yet."""
+        return Purse(self.name, dict(self.buckets), self.debt)
+
+    @staticmethod
+    def live(str field_name, now) -> bool:
+        expires, available = bucket_times(field_name)
+        return available <= now < expires
+
+    def spendable(self, now):
+        """The debt and every bucket live at ``now`` (``available_at <= now < expires_at``)."""
+        live = live_total(self.buckets, now)
+        if live is not None:
+            return self.debt + live
+        total = self.debt
+        for name, amount in self.buckets.items():
+            expires, available = bucket_times(name)
+            if available <= now < expires:
+                total += amount
+        return total
+
+    @property
+    def total(self):
+        """Every bucket and the debt: what the ledger sums to."""
+        total = self.debt
+        for amount in self.buckets.values():
+            total += amount
+        return total
+
+    def spend(self, amount, now):
+        """Take ``amount`` of spendable value, earliest-expiring first; the buckets taken
+        from (``[bucket, part]``), or None if there is not that much."""
+        cdef list live = []
+        cdef list took = []
+        cdef dict buckets = self.buckets
+        have = self.debt
+        for name, held in buckets.items():
+            expires, available = bucket_times(name)
+            if available <= now < expires:
+                have += held
+                if held > 0:
+                    live.append((expires, available, name))
+        if have < amount:
+            return None
+        live.sort()
+        left = amount
+        for _, _, name in live:
+            part = min(buckets[name], left)
+            buckets[name] -= part
+            self.changed.add(name)
+            took.append([name, part])
+            left -= part
+            if not left:
+                break
+        return took
+
+    def add(self, str field_name, amount):
+        """Credit ``amount`` into a bucket, paying debt first; the part that paid debt."""
+        settled = min(amount, -self.debt) if self.debt < 0 else 0
+        if settled:
+            self.debt += settled
+            self.changed.add("debt")
+        if amount > settled:
+            self.buckets[field_name] = self.buckets.get(field_name, 0) + amount - settled
+            self.changed.add(field_name)
+        return settled
+
+    def writes_into(self, list sets, list dels):
+        """Append the fields to set (``<wallet>|<field>``, amount, flat) and to delete."""
+        for name in sorted(self.changed):
+            amount = self.debt if name == "debt" else self.buckets.get(name, 0)
+            if amount:
+                sets.append(f"{self.name}|{name}")
+                sets.append(amount)
+            else:
+                dels.append(f"{self.name}|{name}")
+
+    def writes(self) -> tuple:
+        """Fields to set (``<wallet>|<field>``, amount) and fields to delete."""
+        cdef list flat = []
+        cdef list dels = []
+        self.writes_into(flat, dels)
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)], dels
+
+
 cdef class _Reader:
     """Purses built field by field; a wallet's fields mostly come one after another, so its
     name is decoded once for the run of them."""
@@ -135,16 +262,21 @@ def purses(flat):
     if type(flat) is dict:
         for key, amount in (<dict>flat).items():
             if type(key) is not bytes or type(amount) is not bytes:
-                return purses_from_reply(flat)
+                return buckets.purses_from_reply(flat)
         for key, amount in (<dict>flat).items():
             reader.add(key, amount)
         return reader.out
     if type(flat) is not list or len(<list>flat) % 2:
-        return purses_from_reply(flat)
+        return buckets.purses_from_reply(flat)
     n = len(<list>flat)
     for i in range(n):
         if type((<list>flat)[i]) is not bytes:
-            return purses_from_reply(flat)
+            return buckets.purses_from_reply(flat)
     for i in range(0, n, 2):
         reader.add((<list>flat)[i], (<list>flat)[i + 1])
     return reader.out
+
+
+# The reference reader, for replies that are not plain bytes.  Imported last: buckets.py
+# imports Purse and bucket_times from this module, defined above by now.
+from . import buckets  # noqa: E402

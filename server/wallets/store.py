@@ -23,9 +23,6 @@ Money is minor units and points whole points, as integers below 2**53 everywhere
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import operator
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,8 +36,7 @@ import redis.cluster
 from tessera.engine import program as P
 from tessera.engine.compiler import CompiledProgram
 from tessera.engine.counters import period_key
-from tessera.engine.decision import Applied, Decision, EffectResult
-from tessera.engine.dumps import dumps, jsonable
+from tessera.engine.decision import Decision
 from tessera.engine.errors import InternalError, TesseraError
 from tessera.engine.fastclass import fast_constructor
 from tessera.engine.model import MemberState, Transaction
@@ -48,28 +44,20 @@ from tessera.engine.tiers import TierRater
 from tessera.engine.timezone import local_seconds
 from tessera.engine.walk import Walker
 
-from .buckets import Purse
-
-try:
-    from ._purses import purses
-except ImportError:  # pragma: no cover - the extension is part of every build
-    from .buckets import purses_from_reply as purses
+from ._prepare import Preparer, check_member, check_txn_id
+from ._prepare import whole as _whole
+from ._purses import Purse, purses
 from .direct import batch_sender, direct_capable, script_sender
 from .errors import (
     AmountExceedsRemaining,
     BudgetExhausted,
-    InsufficientBalance,
-    InvalidAmount,
     InvalidRequest,
     InvalidStatus,
-    LimitExceeded,
     MemberMismatch,
-    NegativeAmount,
     PayloadMismatch,
     RecordChanged,
     StateChanged,
     StoreUnavailable,
-    UnknownRule,
     UnknownTransaction,
     UnknownWallet,
     WalletError,
@@ -82,10 +70,6 @@ DAY = 86_400
 HOLD_SECONDS = 7 * DAY  # how long an uncaptured authorisation holds before it is released
 RECORD_RETENTION = 400 * DAY  # how long an authorisation's record answers retries
 BUDGET_ESTIMATE_SECONDS = 1.0  # how old a budget figure a decision may take (estimates.py)
-FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
-MAX_VALUE = 2**53 - 1
-_NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
-_PERIODS = ("day", "week", "month", "ever")  # what a limit counts in (engine.counters)
 # Each script runs with the libraries it needs in front of it.
 LIBRARIES = {
     "authorize": ("lib",),
@@ -235,45 +219,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _whole(value: object, what: str) -> int:
-    if type(value) is int and 0 <= value <= MAX_VALUE:  # type: ignore[operator]
-        return value  # type: ignore[return-value]
-    if type(value) is not int:
-        raise InvalidAmount(f"{what} must be a whole number, not {value!r}", field=what)
-    if value < 0:
-        raise NegativeAmount(f"{what} must not be negative ({value})", field=what)
-    if value > MAX_VALUE:
-        raise InvalidAmount(f"{what} exceeds 2**53 - 1", field=what)
-    return value
-
-
-def _shares(value: int, funders: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    """``value`` split by weights, rounding down; the remainder to the first funder that is
-    not the programme (as the walk does)."""
-    total = sum(weight for _, weight in funders)
-    if not funders or total <= 0 or not value:
-        return []
-    lines = [[name, value * weight // total] for name, weight in funders]
-    target = next((line for line in lines if line[0] != "program"), lines[0])
-    target[1] += value - sum(line[1] for line in lines)
-    return [(name, share) for name, share in lines]
-
-
 def _funders_json(shares: Sequence[tuple[str, int]], sign: int = 1) -> str:
     if not shares:
         return ""
     return orjson.dumps([[name, sign * share] for name, share in shares]).decode()
-
-
-# Every field of a transaction, in declaration order: the canonical form that is hashed
-# (a tuple serialises several times faster than the dataclass itself).
-_TXN_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Transaction)))
-
-
-def payload_hash(txn: Transaction, capture: bool) -> str:
-    """The idempotency fingerprint of an authorisation request."""
-    body = dumps(_TXN_FIELDS(txn))
-    return hashlib.blake2b(body + (b"|sale" if capture else b"|hold"), digest_size=16).hexdigest()
 
 
 class WalletStore:
@@ -336,6 +285,14 @@ class WalletStore:
         self._read_in_multi = not self.cluster and (
             direct_capable(client) or hasattr(client, "exchange_many")
         )
+        self._preparer = Preparer(
+            program,
+            compiled.version,
+            self._rules,
+            hold_seconds,
+            self.inline,
+            self._tier_after if self._tiers else None,
+        )
 
     # ---- plumbing
     def _run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
@@ -380,17 +337,8 @@ class WalletStore:
             raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
         return name
 
-    @staticmethod
-    def _check_member(member: object) -> str:
-        if not isinstance(member, str) or not member or len(member) > 256:
-            raise InvalidRequest("a member id is a non-empty string of at most 256 characters")
-        return member
-
-    @staticmethod
-    def _check_txn_id(txn_id: object) -> str:
-        if not isinstance(txn_id, str) or not txn_id or len(txn_id) > 256:
-            raise InvalidRequest("a transaction id is a non-empty string of at most 256 characters")
-        return txn_id
+    _check_member = staticmethod(check_member)
+    _check_txn_id = staticmethod(check_txn_id)
 
     # ---- reading a member ------------------------------------------------------------------
     def period_keys(self, now: int) -> list[str]:
@@ -665,293 +613,9 @@ class WalletStore:
         self, txn: Transaction, decision: Decision, snapshot: Snapshot, capture: bool
     ) -> tuple[list[object], list[dict[str, Any]], dict[str, Any]]:
         """Check a decision and work out every change it makes on the snapshot: the
-        authorise script's arguments, the budgets it spends, and the answer it stores."""
-        program = self.program
-        member = self._check_member(txn.member)
-        txn_id = self._check_txn_id(txn.txn_id)
-        if decision.member != member or snapshot.state.member != member:
-            raise MemberMismatch(
-                "the decision, the snapshot and the transaction name different members"
-            )
-        if decision.txn_id != txn_id:
-            raise InvalidRequest(f"the decision is for {decision.txn_id!r}, not {txn_id!r}")
-        if decision.version != self.compiled.version:
-            raise InvalidRequest(
-                f"the decision was made by programme version {decision.version!r},"
-                f" this store runs {self.compiled.version!r}"
-            )
-        now = _whole(txn.time, "time")
-        if snapshot.now != now:
-            raise InvalidRequest("the snapshot was read at another time than the transaction's")
-        amount = _whole(txn.amount, "amount")
-        _whole(decision.discount, "discount")
-        _whole(decision.redeemed, "redeemed")
-
-        # Wallets: the redemption first, then the credits, on copies of the snapshot's purses.
-        # ``purses`` in the order first touched: the script numbers wallets so (from 1).
-        purses: dict[str, Purse] = {}
-        held_purses = snapshot.purses
-
-        lines: list[list[object]] = []
-        check_fields: list[str] = []  # the buckets the redemption takes from ...
-        check_values: list[int] = []  # ... and what the snapshot says they hold
-        sp = None
-        took: list[list[object]] = []
-        redemption = decision.redemption
-        if redemption is not None:
-            name = self._check_wallet(redemption.wallet)
-            _whole(redemption.amount, "redemption.amount")
-            points = _whole(redemption.points, "redemption.points")
-            value = points if program.wallets[name].kind == "points" else redemption.amount
-            if value:
-                wallet = _working_purse(purses, held_purses, name)
-                spent = wallet.spend(value, now)
-                if spent is None:
-                    raise InsufficientBalance(f"{name}: less than {value} spendable")
-                took = spent
-                left = wallet.buckets
-                for bucket, part in took:  # each bucket once: it held what is left and its part
-                    check_fields.append(f"{name}|{bucket}")
-                    check_values.append(left[bucket] + part)
-                sp = {"w": 1, "v": value}  # the first wallet touched
-                lines.append([name, "redeem", "", -value, wallet.total, []])
-        fx: list[dict[str, Any]] = []
-        tags: list[str] = []
-        for applied in decision.applied:
-            if applied.rule not in self._rules:
-                raise UnknownRule(f"unknown rule {applied.rule!r}", rule=applied.rule)
-            for credit in self._credits(applied, tags):
-                wallet = _working_purse(purses, held_purses, credit["w"])
-                wallet.add(credit["f"], credit["v"])
-                lines.append(
-                    [
-                        wallet.name,
-                        credit["k"],
-                        credit["r"],
-                        credit["v"],
-                        wallet.total,
-                        credit["fund"],
-                    ]
-                )
-                fx.append(credit)
-        wallets = list(purses)
-        if fx:
-            number = {name: i for i, name in enumerate(wallets, 1)}
-            for credit in fx:
-                credit["w"] = number[credit["w"]]
-
-        limits: dict[str, dict[str, Any]] = {}
-        budgets: list[dict[str, Any]] = []
-        nonce = f"{random.getrandbits(48):012x}"  # one per attempt: reservation ids
-        for usage in decision.usage:
-            if usage.rule not in self._rules:
-                raise UnknownRule(f"usage names unknown rule {usage.rule!r}", rule=usage.rule)
-            delta, cap = _whole(usage.delta, "usage.delta"), _whole(usage.cap, "usage.cap")
-            if usage.kind not in ("count", "value"):
-                raise InvalidRequest(f"usage kind {usage.kind!r} is not count or value")
-            if not delta:
-                continue
-            if usage.scope == "limit":
-                if usage.period not in _PERIODS:
-                    raise InvalidRequest(f"usage period {usage.period!r} is not one of {_PERIODS}")
-                # One field a counter, whatever the period: it holds "<period key>|<used>",
-                # so that a member's profile keeps one field per limit, not one per period.
-                where = f"c:{usage.period}|{usage.rule}|{usage.kind}"
-                seen = limits.get(where)
-                if seen is None:
-                    limits[where] = {"f": where, "p": usage.key, "d": delta, "c": cap}
-                else:  # two limits on one counter: it moves once, under the tighter cap
-                    seen["d"], seen["c"] = max(seen["d"], delta), min(seen["c"], cap)
-            elif usage.scope == "budget":
-                budgets.append(
-                    {
-                        "r": usage.rule,
-                        "kind": usage.kind,
-                        "id": f"{txn_id}#{nonce}",
-                        "d": delta,
-                        "c": cap,
-                    }
-                )
-            else:
-                raise InvalidRequest(f"usage scope {usage.scope!r} is not limit or budget")
-
-        state = snapshot.state
-        segments = state.segments
-        granted = sorted(set(tags))
-        added = [tag for tag in granted if tag not in segments]
-        deadline = 0 if capture else now + self.hold_seconds
-        day = now // DAY
-        rec: dict[str, Any] = {
-            "txn": txn_id,
-            "member": member,
-            "amt": amount,
-            "day": day,
-            "time": now,
-            "wallets": wallets,
-            "fx": fx,
-            "lim": list(limits.values()),
-            "bud": budgets,
-            "tags": granted,
-            "prev_last": [state.last_purchase or 0, snapshot.last_txn],
-            "hold": deadline,
-            "took": took,
-        }
-        segs_after = ""
-        if sp is not None:
-            rec["sp"] = sp
-        if added:
-            segments = segments | frozenset(added)
-            segs_after = orjson.dumps(sorted(segments)).decode()
-        tier = self._tier_after(snapshot, amount, segments, now) if self._tiers else None
-        if tier is not None:
-            rec["tier"] = tier
-        balances = dict(state.balances)
-        for name, wallet in purses.items():
-            if name in balances:
-                balances[name] = wallet.spendable(now)
-        # The answer as the stored JSON reads back: the decision's dataclasses become dicts.
-        answer = {
-            "op": "authorize",
-            "txn_id": txn_id,
-            "member": member,
-            "program_version": decision.version,
-            "amount": amount,
-            "discount": decision.discount,
-            "redeemed": decision.redeemed,
-            "charged": decision.charged,
-            "applied": jsonable(decision.applied),
-            "skipped": jsonable(decision.skipped),
-            "redemption": jsonable(redemption),
-            "hold_until": deadline or None,
-            "balances": balances,
-            "status": "held" if deadline else "captured",
-        }
-        sets: list[object] = []
-        dels: list[str] = []
-        for wallet in purses.values():
-            wallet.writes_into(sets, dels)
-        # The profile after this purchase.  The script applies it only on the version the
-        # snapshot read, so the snapshot's counters are the member's: every value can be
-        # worked out here, and the limits checked here.
-        profile: list[object] = ["ver", snapshot.version + 1, "txns", state.txn_count + 1]
-        if state.last_purchase is None or state.last_purchase < now:
-            profile += ("last", now, "lastx", txn_id)
-        if state.enrolled is None:
-            profile += ("enrolled", now)
-        spend_day: list[object] = ["", 0]  # the spend hash's field of this day, and its value
-        if amount:
-            if snapshot.days_in_profile:  # the layout before the spend hash, until expiry moves it
-                profile += (f"d:{day}", snapshot.spend_today + amount)
-            else:
-                spend_day = [f"d:{day}", snapshot.spend_today + amount]
-                profile += ("spend", _spend_mark(snapshot, day, amount))
-        for where, lim in limits.items():
-            key = lim["p"]
-            used = snapshot.limits.get((key, where.split("|", 1)[1]), 0)
-            if used + lim["d"] > lim["c"]:
-                raise LimitExceeded(f"{where} in {key}: {used} used of {lim['c']}")
-            profile += (where, f"{key}|{used + lim['d']}")
-        if tier:
-            profile += ("tier", tier[1])
-        if segs_after:
-            profile += ("segs", segs_after)
-        counts = snapshot.tag_counts
-        for tag in granted:
-            # How many standing grants a tag has (a segment the member had before any grant
-            # counts as one): a reversal removes the tag only when its count falls to zero.
-            held = counts.get(tag)
-            if held is None:
-                held = 1 if tag in state.segments else 0
-            profile += (f"tg:{tag}", held + 1)
-        args: list[object] = [
-            txn_id,
-            member,
-            payload_hash(txn, capture),
-            orjson.dumps(rec),
-            orjson.dumps(answer),
-            orjson.dumps(lines) if lines else "",
-            hold_entry(member, txn_id),
-            snapshot.version,
-            now,
-            deadline,
-            self.inline,
-            tier[1] if tier else "",
-            nonce,
-            len(sets) // 2,
-            len(dels),
-            len(check_fields),
-            len(profile) // 2,
-            len(budgets),
-            *spend_day,
-            *sets,
-            *dels,
-            *check_fields,
-            *check_values,
-            *profile,
-        ]
-        for bud in budgets:
-            args += (bud["kind"], bud["d"], bud["c"])
-        return args, budgets, answer
-
-    def _credits(self, applied: Applied, tags: list[str]) -> list[dict[str, Any]]:
-        """The wallet credits of one applied rule, each with its funders' shares."""
-        out = []
-        for effect in applied.effects:
-            kind = effect.type
-            if kind == "cashback" or kind == "earn":
-                name = effect.wallet
-                if name not in self.program.wallets:
-                    raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
-                cashback = kind == "cashback"
-                value = _whole(effect.amount if cashback else effect.points, kind)
-                if not value:
-                    continue
-                bucket = self._bucket(effect)
-                funders = applied.funders
-                if len(funders) == 1:  # the usual case: one funder pays it all
-                    fund = [[funders[0].funder, value]]
-                else:
-                    weights = [(f.funder, f.amount if cashback else f.points) for f in funders]
-                    fund = [[funder, share] for funder, share in _shares(value, weights)]
-            elif kind == "entries":
-                if effect.draw not in self.program.draws:
-                    raise UnknownWallet(f"unknown draw {effect.draw!r}", wallet=effect.draw)
-                name = f"draw:{effect.draw}"
-                value = _whole(effect.points, "entries")
-                bucket, fund = _NEVER_EXPIRES, []
-            elif kind == "tag":
-                if not isinstance(effect.segment, str) or not effect.segment:
-                    raise InvalidRequest("a tag effect names a segment")
-                tags.append(effect.segment)
-                continue
-            elif kind == "discount":
-                _whole(effect.amount, "discount")
-                continue
-            else:
-                raise InvalidRequest(f"effect type {kind!r} cannot be applied")
-            if value:
-                out.append(
-                    {
-                        "k": kind,
-                        "w": name,
-                        "r": applied.rule,
-                        "v": value,
-                        "f": bucket,
-                        "fund": fund,
-                    }
-                )
-        return out
-
-    @staticmethod
-    def _bucket(effect: EffectResult) -> str:
-        expires, available = effect.expires_at, effect.available_at
-        if expires is None and available is None:
-            return _NEVER_EXPIRES
-        expires = FOREVER if expires is None else _whole(expires, "expires_at")
-        available = 0 if available is None else _whole(available, "available_at")
-        if expires > FOREVER:
-            raise InvalidAmount("expires_at lies beyond the store's horizon")
-        return f"{expires}:{available}"
+        authorise script's arguments, the budgets it spends, and the answer it stores
+        (compiled: ``_prepare.pyx``)."""
+        return self._preparer.prepare(txn, decision, snapshot, capture)
 
     def _tier_after(
         self, snapshot: Snapshot, amount: int, segments: frozenset[str], now: int
@@ -1707,29 +1371,6 @@ class WalletStore:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def _working_purse(purses: dict[str, Purse], held: Mapping[str, Purse], name: str) -> Purse:
-    """``purses[name]``, copied from the snapshot's purse (or empty) when first touched."""
-    wallet = purses.get(name)
-    if wallet is None:
-        have = held.get(name)
-        wallet = purses[name] = have.copy() if have is not None else Purse(name)
-    return wallet
-
-
-def _spend_mark(snapshot: Snapshot, day: int, amount: int) -> str:
-    """The profile's ``spend`` after ``amount`` spent on ``day``: the 30-day and 12-month
-    windows at the end of the last day anything was spent (the read subtracts the days that
-    left them since, so it reads a few days, not the year)."""
-    state = snapshot.state
-    if snapshot.spend_mark:
-        last, s30, s12 = map(int, snapshot.spend_mark.split("|"))
-        if day < last:  # a purchase dated before the last: the windows stay those of `last`
-            s30 += amount if day > last - 30 else 0
-            s12 += amount if day > last - 365 else 0
-            return f"{last}|{s30}|{s12}"
-    return f"{day}|{state.spend_30d + amount}|{state.spend_12m + amount}"
 
 
 def _named_counter(field: str) -> tuple[str, str]:
