@@ -149,7 +149,9 @@ def transaction_in(
     lines = msg.basket
     if len(lines) > MAX_BASKET_LINES:
         raise InputError(at.basket, f"more than {MAX_BASKET_LINES} lines", "invalid_value")
-    basket = tuple([_line(line, program, at.basket, i) for i, line in enumerate(lines)])
+    # By index: upb's repeated field has no iterator of its own, so iterating it ends on a
+    # raised (and formatted) IndexError.
+    basket = tuple([_line(lines[i], program, at.basket, i) for i in range(len(lines))])
     redeem = _redeem(msg.redeem, program, at.redeem) if msg.HasField("redeem") else None
     return _transaction(
         txn_id, time, amount, member, program.currency, merchant, terminal, mcc, channel,
