@@ -93,11 +93,14 @@ def cythonized(
     return built
 
 
-# The server's RESP packer, the Authorize answer's wire encoder, the wallets-hash parser
-# and the authorise script's arguments, written for the project's (the matcher's) directives.
+# The server's RESP packer, the Authorize request's reader and its answer's encoder, the
+# wallets-hash parser and the authorise script's arguments, written for the project's (the
+# matcher's) directives.
 server = cythonized("tessera.server", (("_resp", "server/_resp.pyx"),), directives)
 server += cythonized(
-    "tessera.server.service", (("_wire", "server/service/_wire.pyx"),), directives
+    "tessera.server.service",
+    (("_wire", "server/service/_wire.pyx"), ("_request", "server/service/_request.pyx")),
+    directives,
 )
 server += cythonized(
     "tessera.server.wallets",

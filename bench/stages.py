@@ -1,9 +1,10 @@
 """The stages of one authorisation, timed one by one on the service's own parts.
 
 What the servicer does for an ``Authorize`` call, cut where the parts meet: the request's
-bytes parsed, the message turned into a transaction (``convert.transaction_in``), the
-member read (``WalletStore.snapshot``), ``match``, the budgets of the matched rules read
-(unless this process's estimate has room: server/wallets/estimates.py), the walk
+bytes read into a transaction (``convert.authorize_request_in``: the compiled reader, or
+protobuf and ``convert.transaction_in`` for what it leaves), the member read
+(``WalletStore.snapshot``), ``match``, the budgets of the matched rules read (unless this
+process's estimate has room: server/wallets/estimates.py), the walk
 (``Walker.decide``, again after a read when the estimate did not hold), the write
 (``WalletStore.authorize``) and the answer encoded (``wire.authorize_response``: the bytes
 the servicer sends).  Each request gets a fresh transaction id, so the write is a real
@@ -26,11 +27,9 @@ from tessera.server.service.versions import Runtime
 from tessera.server.service.wire import authorize_response
 
 from bench.service_load import request_for
-from tessera.v1 import authorization_pb2 as A
 
 STAGES = (
-    "decode (bytes → message)",
-    "decode (message → transaction)",
+    "decode (bytes → transaction)",
     "member read (snapshot)",
     "match",
     "budgets read",
@@ -56,11 +55,10 @@ def time_stages(
     store, walker, match = rt.store, rt.walker, rt.compiled.match
     out: dict[str, list[float]] = {name: [] for name in STAGES}
     lists = [out[name] for name in STAGES]
+    reader = rt.requests
     for wire in wires:
-        t0 = clock()
-        msg = A.AuthorizeRequest.FromString(wire)
         t1 = clock()
-        txn = convert.transaction_in(msg.transaction, program, msg.HasField("transaction"))
+        txn, _capture = convert.authorize_request_in(wire, program, reader)
         t2 = clock()
         snapshot = store.snapshot(txn.member, txn.time)
         t3 = clock()
@@ -79,7 +77,7 @@ def time_stages(
         t7 = clock()
         authorize_response(result, program, decision_id(txn.member, txn.txn_id))
         t8 = clock()
-        marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
+        marks = (t1, t2, t3, t4, t5, t6, t7, t8)
         for i, values in enumerate(lists):
             values.append(marks[i + 1] - marks[i])
     return out

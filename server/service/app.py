@@ -102,9 +102,10 @@ class _Handlers:
 
 def add_authorization_servicer(servicer: AuthorizationServicer, server: grpc.Server) -> None:
     """Register Authorization as the generated code does, except that :data:`BYTES_METHODS`
-    send their answers through :func:`.wire.serialize_response`.  The handlers are the
-    generated ones (so every other method, and every request deserializer, is exactly as
-    generated); only those two methods' response serializer changes."""
+    send their answers through :func:`.wire.serialize_response`, and ``Authorize`` takes its
+    request as bytes (read by ``convert.authorize_request_in``, without building the
+    message where the request is plainly valid).  The handlers are the generated ones, so
+    every other method and deserializer is exactly as generated."""
     kept = _Handlers()
     A_grpc.add_AuthorizationServicer_to_server(servicer, kept)
     handlers = kept.handlers
@@ -116,9 +117,8 @@ def add_authorization_servicer(servicer: AuthorizationServicer, server: grpc.Ser
 
 
 def _bytes_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            handler.unary_unary, handler.request_deserializer, serialize_response)
+    if handler.unary_unary:  # no deserializer: grpc hands the request's bytes over as such
+        return grpc.unary_unary_rpc_method_handler(handler.unary_unary, None, serialize_response)
     if handler.stream_stream:
         return grpc.stream_stream_rpc_method_handler(
             handler.stream_stream, handler.request_deserializer, serialize_response)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import DecodeError
 from tessera.engine import program as P
 from tessera.engine.decision import Decision, EffectResult
 from tessera.engine.errors import InputError
@@ -22,7 +23,10 @@ from tessera.engine.fastclass import fast_constructor
 from tessera.engine.model import BasketLine, MemberState, Redeem, Transaction
 from tessera.engine.timezone import FIRST_YEAR, LAST_YEAR
 
+from tessera.v1 import authorization_pb2 as A
 from tessera.v1 import common_pb2 as C
+
+from ._request import RequestReader
 
 MAX_TEXT = 256
 MAX_BASKET_LINES = 1_000
@@ -157,6 +161,39 @@ def transaction_in(
         txn_id, time, amount, member, program.currency, merchant, terminal, mcc, channel,
         country, card, card_bin, basket, redeem,
     )
+
+
+def request_reader(program: P.Program) -> RequestReader:
+    """The compiled reader of ``program``'s Authorize requests (``_request.pyx``): the
+    plainly valid ones straight from their bytes into a transaction."""
+    return RequestReader(
+        program.currency,
+        {name: wallet.kind == "points" for name, wallet in program.wallets.items()},
+        program.points_value is not None,
+        _SECONDS_LOW,
+        _SECONDS_HIGH,
+        _transaction,
+        _basket_line,
+        Redeem,
+    )
+
+
+def authorize_request_in(
+    raw: bytes, program: P.Program, reader: RequestReader
+) -> tuple[Transaction, bool]:
+    """The transaction and the capture flag of a serialized ``AuthorizeRequest``: read by
+    ``reader`` where it is plainly valid, else through protobuf and :func:`transaction_in`,
+    which say what is wrong with it."""
+    read = reader.read(raw)
+    if read is not None:
+        return read  # type: ignore[no-any-return]
+    try:
+        msg = A.AuthorizeRequest.FromString(raw)
+    except DecodeError:
+        raise InputError(
+            "request", "is not a serialized AuthorizeRequest", "invalid_value"
+        ) from None
+    return transaction_in(msg.transaction, program, msg.HasField("transaction")), msg.capture
 
 
 def _line(msg: C.BasketLine, program: P.Program, basket_path: str, index: int) -> BasketLine:

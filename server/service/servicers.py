@@ -127,17 +127,21 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         return dataclasses.replace(txn, member=owner)
 
     def _authorize(
-        self, request: A.AuthorizeRequest, context: grpc.ServicerContext
+        self, request: A.AuthorizeRequest | bytes, context: grpc.ServicerContext
     ) -> A.AuthorizeResponse | bytes:
         rt = self.ctx.runtime()
         program = rt.compiled.program
-        txn = convert.transaction_in(
-            request.transaction, program, request.HasField("transaction"))
+        if type(request) is bytes:  # as the server receives it (app.add_authorization_servicer)
+            txn, capture = convert.authorize_request_in(request, program, rt.requests)
+        else:
+            txn = convert.transaction_in(
+                request.transaction, program, request.HasField("transaction"))
+            capture = request.capture
         self.ctx.check_deadline(context)
         previous = redis_deadline(_deadline(context))
         try:
             txn = self._member(txn, write=True)
-            result = self._apply(rt, txn, request.capture, context)
+            result = self._apply(rt, txn, capture, context)
         except (W.StoreUnavailable, Unavailable):
             return A.AuthorizeResponse(decision=self._stand_in(rt, txn))
         finally:
@@ -184,10 +188,12 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         )
 
     def Authorize(
-        self, request: A.AuthorizeRequest, context: grpc.ServicerContext
+        self, request: A.AuthorizeRequest | bytes, context: grpc.ServicerContext
     ) -> A.AuthorizeResponse | bytes:
         """An answer as bytes, or a message where it is not a decision of the store (a
-        stand-in): :func:`.wire.serialize_response` sends either."""
+        stand-in): :func:`.wire.serialize_response` sends either.  The request comes as
+        its bytes from the server (read by ``convert.authorize_request_in``), or as a
+        message from a caller in the same process."""
         return self._authorize(request, context)
 
     def AuthorizeStream(

@@ -33,6 +33,8 @@ from tessera.engine.reference import Reference
 from tessera.engine.walk import Walker
 from tessera.server.wallets import WalletStore
 
+from ._request import RequestReader
+from .convert import request_reader
 from .errors import NotFound, Unavailable
 
 log = logging.getLogger("tessera.service.versions")
@@ -83,6 +85,7 @@ class Runtime:
     walker: Walker
     store: WalletStore
     reference: Reference
+    requests: RequestReader  # Authorize requests straight from their bytes
 
     @property
     def version(self) -> str:
@@ -309,6 +312,7 @@ class ProgramRegistry:
                 Walker(compiled.program, compiled.version),
                 WalletStore(self.client, compiled, namespace=self.namespace, **self.store_options),
                 Reference(compiled.program),
+                request_reader(compiled.program),
             )
             # A programme lives as long as its version is in use: move its millions of
             # objects out of the cyclic collector's sight, or every full collection walks
