@@ -123,6 +123,19 @@ cdef object _working(dict purses, object held, str name):
     return wallet
 
 
+cdef object _balance_after(dict after, dict totals, str name, object delta):
+    """What wallet ``name`` holds in all (every bucket and the debt: what its ledger sums
+    to) after ``delta``, kept in ``after`` from the snapshot's ``totals``: a credit adds its
+    whole value to it whether it pays debt or fills a bucket, a redemption takes its value,
+    so the sum need not be taken over a purse of many buckets at every line."""
+    total = after.get(name)
+    if total is None:
+        total = totals.get(name, 0)
+    total += delta
+    after[name] = total
+    return total
+
+
 cdef str _bucket(object effect):
     expires, available = effect.expires_at, effect.available_at
     if expires is None and available is None:
@@ -223,6 +236,8 @@ cdef class Preparer:
         # Wallets: the redemption first, then the credits, on copies of the snapshot's
         # purses; ``purses`` in the order first touched: the script numbers wallets so.
         held_purses = snapshot.purses
+        cdef dict totals = snapshot.totals  # what each wallet's ledger sums to, as read
+        cdef dict after = {}  # ... and after each line of this authorisation
         sp = None
         redemption = decision.redemption
         if redemption is not None:
@@ -243,11 +258,13 @@ cdef class Preparer:
                     check_fields.append(f"{name}|{bucket}")
                     check_values.append(left[bucket] + part)
                 sp = {"w": 1, "v": value}  # the first wallet touched
-                lines.append([name, "redeem", "", -value, wallet.total, []])
+                lines.append(
+                    [name, "redeem", "", -value, _balance_after(after, totals, name, -value), []]
+                )
         for applied in decision.applied:
             if applied.rule not in self.rules:
                 raise UnknownRule(f"unknown rule {applied.rule!r}", rule=applied.rule)
-            self._credit(applied, purses, held_purses, lines, fx, tags)
+            self._credit(applied, purses, held_purses, after, totals, lines, fx, tags)
         wallets = list(purses)
         if fx:
             number = {name: i + 1 for i, name in enumerate(wallets)}
@@ -404,7 +421,8 @@ cdef class Preparer:
         return args, budgets, answer
 
     cdef void _credit(
-        self, object applied, dict purses, object held, list lines, list fx, list tags
+        self, object applied, dict purses, object held, dict after, dict totals,
+        list lines, list fx, list tags,
     ) except *:
         """The wallet credits of one applied rule, each with its funders' shares, added to
         its wallet, its ledger line and its record entry (``w`` the wallet's name until
@@ -451,7 +469,8 @@ cdef class Preparer:
             if value:
                 wallet = _working(purses, held, name)
                 wallet.add(bucket, value)
-                lines.append([name, kind, applied.rule, value, wallet.total, fund])
+                total = _balance_after(after, totals, name, value)
+                lines.append([name, kind, applied.rule, value, total, fund])
                 fx.append(
                     {"k": kind, "w": name, "r": applied.rule, "v": value, "f": bucket, "fund": fund}
                 )
