@@ -71,6 +71,22 @@ cdef class _Cursor:
             return 0
         return <Py_ssize_t>size
 
+    cdef inline Py_ssize_t enter(self):
+        """Go into the sub-message of a LEN field: reads stop at its end until
+        :meth:`leave` is given what this returns (the end to read to after it)."""
+        cdef Py_ssize_t outer = self.end
+        cdef Py_ssize_t size = self.length()
+        if self.ok:
+            self.end = self.at + size
+        return outer
+
+    cdef inline void leave(self, Py_ssize_t outer):
+        self.end = outer
+
+    cdef inline bint more(self):
+        """Whether a field follows in the message being read (and all is well so far)."""
+        return self.ok and self.at < self.end
+
     cdef inline object text(self):
         """A string field's value (valid UTF-8 of at most ``MAX_TEXT`` characters), or
         None with ``ok`` False."""
@@ -112,39 +128,29 @@ cdef inline bint _first(unsigned long long* seen, int number):
 cdef long long _money(_Cursor c):
     """A ``Money`` of the programme currency given as none (``minor_units`` only), its
     minor units 0 to 2**53 - 1."""
-    cdef Py_ssize_t size = c.length()
-    cdef Py_ssize_t end = c.at + size
-    cdef Py_ssize_t outer = c.end
+    cdef Py_ssize_t outer = c.enter()
     cdef long long units = 0
     cdef int number, wire
     cdef unsigned long long seen = 0
-    if not c.ok:
-        return 0
-    c.end = end
-    while c.ok and c.at < end:
+    while c.more():
         if not _tag(c, &number, &wire):
             break
         if number == 1 and wire == VARINT and _first(&seen, 1):
             units = c.number(0, MAX_VALUE)
         else:  # a currency, even the programme's: convert.money_in checks it
             c.ok = False
-    c.end = outer
+    c.leave(outer)
     return units
 
 
 cdef long long _seconds(_Cursor c, long long low, long long high):
     """A ``Timestamp``'s seconds within ``low..high - 1`` (its nanos, if any, 0 to
     999,999,999: the engine counts whole seconds)."""
-    cdef Py_ssize_t size = c.length()
-    cdef Py_ssize_t end = c.at + size
-    cdef Py_ssize_t outer = c.end
+    cdef Py_ssize_t outer = c.enter()
     cdef long long seconds = 0
     cdef int number, wire
     cdef unsigned long long seen = 0
-    if not c.ok:
-        return 0
-    c.end = end
-    while c.ok and c.at < end:
+    while c.more():
         if not _tag(c, &number, &wire):
             break
         if wire != VARINT or not _first(&seen, number):
@@ -155,7 +161,7 @@ cdef long long _seconds(_Cursor c, long long low, long long high):
             c.number(0, 999999999)
         else:
             c.ok = False
-    c.end = outer
+    c.leave(outer)
     return seconds
 
 
@@ -191,23 +197,17 @@ cdef class RequestReader:
         cdef _Cursor c = _Cursor()
         cdef int number, wire
         cdef unsigned long long seen = 0
-        cdef Py_ssize_t size, end
         cdef bint capture = False
         c.data = <const unsigned char*>PyBytes_AS_STRING(raw)
         c.at = 0
         c.end = PyBytes_GET_SIZE(raw)
         c.ok = True
         txn = None
-        while c.ok and c.at < c.end:
+        while c.more():
             if not _tag(c, &number, &wire):
                 break
             if number == 1 and wire == LEN and _first(&seen, 1):
-                size = c.length()
-                if not c.ok:
-                    break
-                end = c.at + size
-                txn = self._transaction(c, end)
-                c.end = PyBytes_GET_SIZE(raw)
+                txn = self._transaction(c)
             elif number == 2 and wire == VARINT and _first(&seen, 2):
                 capture = c.varint() != 0
             else:
@@ -216,7 +216,8 @@ cdef class RequestReader:
             return None
         return txn, capture
 
-    cdef object _transaction(self, _Cursor c, Py_ssize_t end):
+    cdef object _transaction(self, _Cursor c):
+        cdef Py_ssize_t outer = c.enter()
         cdef int number, wire
         cdef unsigned long long seen = 0
         cdef long long seconds = 0, amount = 0, mcc = 0
@@ -224,8 +225,7 @@ cdef class RequestReader:
         txn_id = merchant = terminal = country = card = card_bin = member = ""
         channel = "pos"
         redeem = None
-        c.end = end
-        while c.ok and c.at < end:
+        while c.more():
             if not _tag(c, &number, &wire):
                 break
             if number == 12 and wire == LEN:  # a basket line (repeated)
@@ -269,28 +269,24 @@ cdef class RequestReader:
                 redeem = self._redeem(c)
             else:
                 c.ok = False
+        c.leave(outer)
         # Required: the id, the time and the amount; a member or a card.
         if (not c.ok or not txn_id or not (seen >> 2) & 1 or not (seen >> 3) & 1
                 or not (member or card)):
             c.ok = False
             return None
         return self.transaction(
-            txn_id, seconds, amount, member, self.currency, merchant, terminal, mcc, channel, country,
-            card, card_bin, tuple(lines), redeem,
+            txn_id, seconds, amount, member, self.currency, merchant, terminal, mcc, channel,
+            country, card, card_bin, tuple(lines), redeem,
         )
 
     cdef object _line(self, _Cursor c):
-        cdef Py_ssize_t size = c.length()
-        cdef Py_ssize_t end = c.at + size
-        cdef Py_ssize_t outer = c.end
+        cdef Py_ssize_t outer = c.enter()
         cdef int number, wire
         cdef unsigned long long seen = 0
         cdef long long qty = 1, units = 0
         sku = category = ""
-        if not c.ok:
-            return None
-        c.end = end
-        while c.ok and c.at < end:
+        while c.more():
             if not _tag(c, &number, &wire) or not _first(&seen, number):
                 c.ok = False
             elif number == 3 and wire == VARINT:
@@ -305,24 +301,19 @@ cdef class RequestReader:
                 units = _money(c)
             else:
                 c.ok = False
-        c.end = outer
+        c.leave(outer)
         if not (seen >> 4) & 1:  # no unit price
             c.ok = False
         return self.basket_line(sku, category, qty, units)
 
     cdef object _redeem(self, _Cursor c):
-        cdef Py_ssize_t size = c.length()
-        cdef Py_ssize_t end = c.at + size
-        cdef Py_ssize_t outer = c.end
+        cdef Py_ssize_t outer = c.enter()
         cdef int number, wire
         cdef unsigned long long seen = 0
         cdef long long units = 0, points = 0
         cdef bint most = False
         wallet = ""
-        if not c.ok:
-            return None
-        c.end = end
-        while c.ok and c.at < end:
+        while c.more():
             if not _tag(c, &number, &wire) or not _first(&seen, number):
                 c.ok = False
             elif number == 1 and wire == LEN:
@@ -335,7 +326,7 @@ cdef class RequestReader:
                 most = c.varint() != 0
             else:
                 c.ok = False
-        c.end = outer
+        c.leave(outer)
         kind = self.wallets.get(wallet)
         if kind is None or (kind and not self.points_value) or (points and not kind):
             c.ok = False  # an unknown wallet, points it cannot value or give: convert says
