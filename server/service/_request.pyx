@@ -32,8 +32,9 @@ cdef long long MAX_VALUE = 9007199254740991  # 2**53 - 1: exact in Redis' Lua nu
 
 
 cdef class _Cursor:
-    """A read position in ``data[start:end]``; ``ok`` falls to False at the first thing
-    that is not plainly a field of the message being read."""
+    """Where the reading is in ``data`` (``at``), how far the message being read goes
+    (``end``), and ``ok``, which falls to False at the first thing that is not plainly a
+    field of it."""
 
     cdef const unsigned char* data
     cdef Py_ssize_t at
@@ -130,7 +131,7 @@ cdef long long _money(_Cursor c):
     minor units 0 to 2**53 - 1."""
     cdef Py_ssize_t outer = c.enter()
     cdef long long units = 0
-    cdef int number, wire
+    cdef int number = 0, wire = 0
     cdef unsigned long long seen = 0
     while c.more():
         if not _tag(c, &number, &wire):
@@ -148,7 +149,7 @@ cdef long long _seconds(_Cursor c, long long low, long long high):
     999,999,999: the engine counts whole seconds)."""
     cdef Py_ssize_t outer = c.enter()
     cdef long long seconds = 0
-    cdef int number, wire
+    cdef int number = 0, wire = 0
     cdef unsigned long long seen = 0
     while c.more():
         if not _tag(c, &number, &wire):
@@ -195,7 +196,7 @@ cdef class RequestReader:
         """``(transaction, capture)`` of a serialized ``AuthorizeRequest``, or None where
         protobuf's path must read it."""
         cdef _Cursor c = _Cursor()
-        cdef int number, wire
+        cdef int number = 0, wire = 0
         cdef unsigned long long seen = 0
         cdef bint capture = False
         c.data = <const unsigned char*>PyBytes_AS_STRING(raw)
@@ -218,7 +219,7 @@ cdef class RequestReader:
 
     cdef object _transaction(self, _Cursor c):
         cdef Py_ssize_t outer = c.enter()
-        cdef int number, wire
+        cdef int number = 0, wire = 0
         cdef unsigned long long seen = 0
         cdef long long seconds = 0, amount = 0, mcc = 0
         cdef list lines = []
@@ -282,7 +283,7 @@ cdef class RequestReader:
 
     cdef object _line(self, _Cursor c):
         cdef Py_ssize_t outer = c.enter()
-        cdef int number, wire
+        cdef int number = 0, wire = 0
         cdef unsigned long long seen = 0
         cdef long long qty = 1, units = 0
         sku = category = ""
@@ -308,7 +309,7 @@ cdef class RequestReader:
 
     cdef object _redeem(self, _Cursor c):
         cdef Py_ssize_t outer = c.enter()
-        cdef int number, wire
+        cdef int number = 0, wire = 0
         cdef unsigned long long seen = 0
         cdef long long units = 0, points = 0
         cdef bint most = False
