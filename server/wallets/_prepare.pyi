@@ -7,12 +7,6 @@ from tessera.engine import program as P
 from tessera.engine.decision import Decision
 from tessera.engine.model import Transaction
 
-DAY: int
-FOREVER: int
-MAX_VALUE: int
-NEVER_EXPIRES: str
-PERIODS: tuple[str, ...]
-
 def whole(value: object, what: str) -> int: ...
 def check_member(member: object) -> str: ...
 def check_txn_id(txn_id: object) -> str: ...

@@ -7,7 +7,8 @@ waits: it checks the decision against the programme, takes the redemption from t
 snapshot's buckets and adds the credits (on copies), counts the limits, and writes the
 record that capture, reversal and refund read, the answer a retry gets back and the
 member's profile after the purchase.  Written as plain Python it was some 140k instructions
-of small calls and dictionaries, as long as the round trip it comes before; here the lists
+of small calls and dictionaries, and two to three times its time on a hot cache when it
+runs right after the read's round trip, as it does (docs/benchmarks.md); here the lists
 and dicts are typed, the checks are C functions, and each credit is built once in its
 final shape.  docs/wallets.md describes what each argument means and ``lua/authorize.lua``
 reads them in the order given here.
@@ -36,17 +37,11 @@ from .errors import (
 )
 from .keys import hold_entry
 
-DAY = 86_400
-FOREVER = 99_999_999_999  # "never expires": far beyond any real date, far below 2**53
-MAX_VALUE = 2**53 - 1
-NEVER_EXPIRES = f"{FOREVER}:0"  # the bucket of value available at once that never expires
-PERIODS = ("day", "week", "month", "ever")  # what a limit counts in (engine.counters)
-
-cdef object _MAX = MAX_VALUE
-cdef object _FOREVER = FOREVER
-cdef object _DAY = DAY
-cdef str _NEVER = NEVER_EXPIRES
-cdef tuple _PERIODS = PERIODS
+cdef object _DAY = 86_400
+cdef object _MAX = 2**53 - 1  # exact in Redis' Lua numbers
+cdef object _FOREVER = 99_999_999_999  # "never expires": far beyond any date, below 2**53
+cdef str _NEVER = f"{_FOREVER}:0"  # the bucket of value available at once that never expires
+cdef tuple _PERIODS = ("day", "week", "month", "ever")  # what a limit counts in
 # Every field of a transaction, in declaration order: the canonical form that is hashed.
 cdef object _txn_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Transaction)))
 
