@@ -268,6 +268,7 @@ class WalletStore:
         )
         self._rules: dict[str, P.Rule] = {rule.name: rule for rule in program.rules}
         self._periods = sorted({limit.period for rule in program.rules for limit in rule.limits})
+        self._period_day: tuple[int | None, tuple[str, ...]] = (None, ())
         self._rate_tier = TierRater(program)
         self._top_tier = program.tiers[-1].name if program.tiers else None
         self._tiers = bool(program.tiers)
@@ -341,10 +342,18 @@ class WalletStore:
     _check_txn_id = staticmethod(check_txn_id)
 
     # ---- reading a member ------------------------------------------------------------------
-    def period_keys(self, now: int) -> list[str]:
-        """The limit periods (day, week, month, ever) the programme counts in at ``now``."""
+    def period_keys(self, now: int) -> tuple[str, ...]:
+        """The limit periods (day, week, month, ever) the programme counts in at ``now``.
+
+        Every read asks; the keys change once a local day, and working them out (a date, its
+        ISO week, the strings) costs more than the rest of the read's arguments, so the
+        last day's are kept (one tuple, replaced whole: safe between threads)."""
         local_days = local_seconds(self.program.timezone, now) // DAY
-        return [period_key(period, local_days) for period in self._periods]
+        day, keys = self._period_day
+        if day != local_days:
+            keys = tuple([period_key(period, local_days) for period in self._periods])
+            self._period_day = (local_days, keys)
+        return keys
 
     def snapshot(self, member: str, now: int) -> Snapshot:
         """One consistent read of everything the compiled programme needs for ``member``."""
