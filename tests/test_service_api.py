@@ -232,6 +232,17 @@ def test_bytes_that_are_no_request_are_an_invalid_argument_naming_the_request(
     assert answer.decision.txn_id == "raw-1" and answer.decision.member == "raw-m"
 
 
+def test_stream_answers_bytes_that_are_no_request_and_goes_on(svc: Running) -> None:
+    send = svc.channel.stream_stream("/tessera.v1.Authorization/AuthorizeStream")
+    good = [A.AuthorizeRequest(transaction=txn(f"sb-{i}", member="stream-b")).SerializeToString()
+            for i in range(3)]
+    replies = [A.AuthorizeResponse.FromString(raw)
+               for raw in send(iter([good[0], b"\x0a\x05abc", *good[1:]]), metadata=SW)]
+    assert len(replies) == 4
+    assert (replies[1].error_code, replies[1].error_field) == ("INVALID_ARGUMENT", "request")
+    assert [r.decision.txn_id for r in replies if not r.error] == ["sb-0", "sb-1", "sb-2"]
+
+
 def test_stream_reports_bad_transactions_and_goes_on(svc: Running) -> None:
     requests = [A.AuthorizeRequest(transaction=txn(f"s-{i}", member="stream-1")) for i in range(5)]
     requests.insert(2, _bad(channel="fax"))

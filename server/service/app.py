@@ -102,10 +102,10 @@ class _Handlers:
 
 def add_authorization_servicer(servicer: AuthorizationServicer, server: grpc.Server) -> None:
     """Register Authorization as the generated code does, except that :data:`BYTES_METHODS`
-    send their answers through :func:`.wire.serialize_response`, and ``Authorize`` takes its
-    request as bytes (read by ``convert.authorize_request_in``, without building the
-    message where the request is plainly valid).  The handlers are the generated ones, so
-    every other method and deserializer is exactly as generated."""
+    send their answers through :func:`.wire.serialize_response` and take their requests as
+    bytes (read by ``convert.authorize_request_in``, without building the message where a
+    request is plainly valid).  The handlers are the generated ones, so every other method
+    is exactly as generated."""
     kept = _Handlers()
     A_grpc.add_AuthorizationServicer_to_server(servicer, kept)
     handlers = kept.handlers
@@ -117,11 +117,12 @@ def add_authorization_servicer(servicer: AuthorizationServicer, server: grpc.Ser
 
 
 def _bytes_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    if handler.unary_unary:  # no deserializer: grpc hands the request's bytes over as such
+    # No deserializer: grpc hands each request's bytes over as they came.
+    if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(handler.unary_unary, None, serialize_response)
     if handler.stream_stream:
         return grpc.stream_stream_rpc_method_handler(
-            handler.stream_stream, handler.request_deserializer, serialize_response)
+            handler.stream_stream, None, serialize_response)
     raise TypeError("only unary and bidirectional methods answer with bytes here")
 
 

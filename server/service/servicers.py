@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from tessera.engine.errors import Diagnostic, InputError, RulesError, TesseraError
 from tessera.engine.explain import explain
 from tessera.engine.model import Transaction
@@ -35,6 +36,7 @@ from tessera.v1 import rules_pb2 as R
 from tessera.v1 import rules_pb2_grpc as R_grpc
 
 from . import convert, wire
+from ._request import RequestReader
 from .config import ServiceConfig
 from .deadlines import LatencyEstimate, redis_deadline
 from .diff import diff_rules
@@ -93,13 +95,35 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-def _error_reply(request: A.AuthorizeRequest, exc: TesseraError) -> A.AuthorizeResponse:
+def _error_reply(txn_id: str, exc: TesseraError) -> A.AuthorizeResponse:
     """One transaction of a stream that failed: said in its answer, the stream goes on."""
     code, message, _details = status_for(exc)
     return A.AuthorizeResponse(
-        txn_id=request.transaction.txn_id, error_code=code.name, error=message,
+        txn_id=txn_id, error_code=code.name, error=message,
         error_field=getattr(exc, "field", "") or "",
     )
+
+
+def _request_in(
+    request: A.AuthorizeRequest | bytes, program: Any, reader: RequestReader
+) -> tuple[Transaction, bool]:
+    """The transaction and capture flag of an authorisation request, as the server receives
+    it (its bytes: app.add_authorization_servicer) or as a caller in the process gives it
+    (a message)."""
+    if type(request) is bytes:
+        return convert.authorize_request_in(request, program, reader)
+    txn = convert.transaction_in(request.transaction, program, request.HasField("transaction"))
+    return txn, request.capture
+
+
+def _named_txn_id(request: A.AuthorizeRequest | bytes) -> str:
+    """The transaction id a request names, for the answer that refuses it."""
+    if type(request) is bytes:
+        try:
+            request = A.AuthorizeRequest.FromString(request)
+        except DecodeError:
+            return ""
+    return request.transaction.txn_id
 
 
 # ---- authorisation ------------------------------------------------------------------------
@@ -131,12 +155,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
     ) -> A.AuthorizeResponse | bytes:
         rt = self.ctx.runtime()
         program = rt.compiled.program
-        if type(request) is bytes:  # as the server receives it (app.add_authorization_servicer)
-            txn, capture = convert.authorize_request_in(request, program, rt.requests)
-        else:
-            txn = convert.transaction_in(
-                request.transaction, program, request.HasField("transaction"))
-            capture = request.capture
+        txn, capture = _request_in(request, program, rt.requests)
         self.ctx.check_deadline(context)
         previous = redis_deadline(_deadline(context))
         try:
@@ -197,7 +216,8 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         return self._authorize(request, context)
 
     def AuthorizeStream(
-        self, request_iterator: Iterator[A.AuthorizeRequest], context: grpc.ServicerContext
+        self, request_iterator: Iterator[A.AuthorizeRequest | bytes],
+        context: grpc.ServicerContext,
     ) -> Iterator[A.AuthorizeResponse | bytes]:
         """Answers in request order (bytes or messages, as :meth:`Authorize`).  A reader
         thread queues the requests as they arrive; each turn takes every request that has
@@ -231,7 +251,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
                 return
 
     def _authorize_batch(
-        self, requests: list[A.AuthorizeRequest], context: grpc.ServicerContext
+        self, requests: list[A.AuthorizeRequest | bytes], context: grpc.ServicerContext
     ) -> list[A.AuthorizeResponse | bytes]:
         """Decide and write several transactions; one answer each, in order.
 
@@ -243,17 +263,17 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         try:
             rt = self.ctx.runtime()
         except TesseraError as exc:  # no version active yet: each request says so
-            return [_error_reply(request, exc) for request in requests]
+            return [_error_reply(_named_txn_id(request), exc) for request in requests]
         program = rt.compiled.program
         out: list[A.AuthorizeResponse | bytes | None] = [None] * len(requests)
+        captures = [False] * len(requests)
         pending: list[tuple[int, Transaction]] = []
         for i, request in enumerate(requests):
             try:
-                txn = convert.transaction_in(
-                    request.transaction, program, request.HasField("transaction"))
+                txn, captures[i] = _request_in(request, program, rt.requests)
                 pending.append((i, txn))
             except TesseraError as exc:
-                out[i] = _error_reply(request, exc)
+                out[i] = _error_reply(_named_txn_id(request), exc)
         previous = redis_deadline(_deadline(context))
         unavailable = False
         try:
@@ -273,7 +293,7 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
                         out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
                         continue
                     except TesseraError as exc:
-                        out[i] = _error_reply(requests[i], exc)
+                        out[i] = _error_reply(txn.txn_id, exc)
                         continue
                     if txn.member in members:
                         later.append((i, txn))
@@ -281,19 +301,20 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
                         members.add(txn.member)
                         this_round.append((i, txn))
                 if this_round:
-                    unavailable = self._write_round(rt, requests, this_round, out, context)
+                    unavailable = self._write_round(rt, captures, this_round, out, context)
                 pending = later
         finally:
             redis_deadline(previous)
         return out  # type: ignore[return-value]
 
     def _write_round(
-        self, rt: Runtime, requests: list[A.AuthorizeRequest],
+        self, rt: Runtime, captures: list[bool],
         items: list[tuple[int, Transaction]], out: list[A.AuthorizeResponse | bytes | None],
         context: grpc.ServicerContext,
     ) -> bool:
-        """Decide ``items`` (distinct members) and write them in one pipeline per capture
-        mode; fills ``out``.  True when Redis could not be reached (the rest stand in)."""
+        """Decide ``items`` (distinct members; ``captures[i]``: whether item ``i`` is a
+        sale) and write them in one pipeline per capture mode; fills ``out``.  True when
+        Redis could not be reached (the rest stand in)."""
         program = rt.compiled.program
         decided: dict[bool, list[tuple[int, Transaction, Any, Any]]] = {False: [], True: []}
         unavailable = False
@@ -313,17 +334,17 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
                     out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
                     continue
                 except TesseraError as exc:
-                    out[i] = _error_reply(requests[i], exc)
+                    out[i] = _error_reply(txn.txn_id, exc)
                     continue
-                decided[bool(requests[i].capture)].append((i, txn, decision, snapshot))
+                decided[captures[i]].append((i, txn, decision, snapshot))
         for capture, group in decided.items():
             if not group:
                 continue
             try:
                 self.ctx.check_deadline(context)
             except TesseraError as exc:
-                for i, _txn, _d, _s in group:
-                    out[i] = _error_reply(requests[i], exc)
+                for i, txn, _d, _s in group:
+                    out[i] = _error_reply(txn.txn_id, exc)
                 continue
             if unavailable:
                 for i, txn, _d, _s in group:
@@ -341,24 +362,23 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
                     unavailable = True
                     out[i] = A.AuthorizeResponse(decision=self._stand_in(rt, txn))
                 elif isinstance(result, W.StateChanged):
-                    out[i] = self._again(rt, requests[i], txn, context)
+                    out[i] = self._again(rt, txn, capture, context)
                 elif isinstance(result, TesseraError):
-                    out[i] = _error_reply(requests[i], result)
+                    out[i] = _error_reply(txn.txn_id, result)
                 else:
                     out[i] = self._answer(result, program, txn)
         return unavailable
 
     def _again(
-        self, rt: Runtime, request: A.AuthorizeRequest, txn: Transaction,
-        context: grpc.ServicerContext,
+        self, rt: Runtime, txn: Transaction, capture: bool, context: grpc.ServicerContext
     ) -> A.AuthorizeResponse | bytes:
         """A stream transaction whose member moved under it: decided again on its own."""
         try:
-            result = self._apply(rt, txn, request.capture, context)
+            result = self._apply(rt, txn, capture, context)
         except (W.StoreUnavailable, Unavailable):
             return A.AuthorizeResponse(decision=self._stand_in(rt, txn))
         except TesseraError as exc:
-            return _error_reply(request, exc)
+            return _error_reply(txn.txn_id, exc)
         return self._answer(result, rt.compiled.program, txn)
 
     def Quote(
