@@ -124,3 +124,11 @@ def test_the_live_total_of_many_buckets():
     held = {f"{1_796_459_400 + i * 60}:{1_796_459_400 + i}": i for i in range(1_000)}
     for now in (1_796_459_399, 1_796_459_700, 1_796_519_400, 1_796_600_000):
         assert _purses.live_total(held, now) == python_live(held, now)
+
+
+def test_purses_compare_by_value_and_copies_start_unchanged():
+    held = Purse("w", {"1:0": 5}, -2, {"1:0"})
+    assert held == Purse("w", {"1:0": 5}, -2, {"1:0"})
+    assert held != Purse("w", {"1:0": 5}, -2) and held != Purse("v", {"1:0": 5}, -2, {"1:0"})
+    assert held.copy() == Purse("w", {"1:0": 5}, -2) and held.copy().buckets is not held.buckets
+

@@ -126,6 +126,19 @@ cdef class Purse:
         self.debt = debt
         self.changed = set() if changed is None else changed
 
+    def __eq__(self, other):
+        """Purses with the same name, buckets, debt and changed fields are equal (as the
+        dataclass this was compared them), so snapshots compare by value."""
+        if not isinstance(other, Purse):
+            return NotImplemented
+        that = <Purse>other
+        return (
+            self.name == that.name and self.buckets == that.buckets
+            and self.debt == that.debt and self.changed == that.changed
+        )
+
+    __hash__ = None  # mutable: as the dataclass, not hashable
+
     def __repr__(self):
         return (
             f"Purse(name={self.name!r}, buckets={self.buckets!r}, debt={self.debt!r},"
