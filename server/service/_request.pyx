@@ -126,44 +126,42 @@ cdef inline bint _first(unsigned long long* seen, int number):
     return True
 
 
-cdef long long _money(_Cursor c):
-    """A ``Money`` of the programme currency given as none (``minor_units`` only), its
-    minor units 0 to 2**53 - 1."""
+cdef void _numbers(
+    _Cursor c, int count, const long long* low, const long long* high, long long* out
+):
+    """A sub-message of varint fields only: field ``n`` (1 to ``count``, each once) within
+    ``low[n - 1]..high[n - 1]`` into ``out[n - 1]``; any other field clears ``ok``."""
     cdef Py_ssize_t outer = c.enter()
-    cdef long long units = 0
     cdef int number = 0, wire = 0
     cdef unsigned long long seen = 0
     while c.more():
-        if not _tag(c, &number, &wire):
-            break
-        if number == 1 and wire == VARINT and _first(&seen, 1):
-            units = c.number(0, MAX_VALUE)
-        else:  # a currency, even the programme's: convert.money_in checks it
+        if (not _tag(c, &number, &wire) or wire != VARINT or number > count
+                or not _first(&seen, number)):
             c.ok = False
+        else:
+            out[number - 1] = c.number(low[number - 1], high[number - 1])
     c.leave(outer)
+
+
+cdef long long _money(_Cursor c):
+    """A ``Money`` of the programme currency given as none (``minor_units`` only: a
+    currency, even the programme's, is for ``convert.money_in`` to check), its minor units
+    0 to 2**53 - 1."""
+    cdef long long low = 0, high = MAX_VALUE, units = 0
+    _numbers(c, 1, &low, &high, &units)
     return units
 
 
 cdef long long _seconds(_Cursor c, long long low, long long high):
     """A ``Timestamp``'s seconds within ``low..high - 1`` (its nanos, if any, 0 to
     999,999,999: the engine counts whole seconds)."""
-    cdef Py_ssize_t outer = c.enter()
-    cdef long long seconds = 0
-    cdef int number = 0, wire = 0
-    cdef unsigned long long seen = 0
-    while c.more():
-        if not _tag(c, &number, &wire):
-            break
-        if wire != VARINT or not _first(&seen, number):
-            c.ok = False
-        elif number == 1:
-            seconds = c.number(low, high - 1)
-        elif number == 2:
-            c.number(0, 999999999)
-        else:
-            c.ok = False
-    c.leave(outer)
-    return seconds
+    cdef long long lows[2]
+    cdef long long highs[2]
+    cdef long long values[2]
+    lows[0], highs[0], values[0] = low, high - 1, 0
+    lows[1], highs[1], values[1] = 0, 999999999, 0
+    _numbers(c, 2, lows, highs, values)
+    return values[0]
 
 
 cdef class RequestReader:

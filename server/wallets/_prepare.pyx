@@ -200,11 +200,11 @@ cdef class Preparer:
         cdef dict seen
         cdef dict number
         cdef dict credit
+        cdef dict bud
         cdef list sets = []
         cdef list dels = []
         cdef list profile
         cdef list args
-        cdef Py_ssize_t i
 
         member = check_member(txn.member)
         txn_id = check_txn_id(txn.txn_id)
@@ -236,9 +236,7 @@ cdef class Preparer:
         sp = None
         redemption = decision.redemption
         if redemption is not None:
-            name = redemption.wallet
-            if name not in self.wallets:
-                raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
+            name = self._wallet(redemption.wallet)
             money = whole(redemption.amount, "redemption.amount")
             points = whole(redemption.points, "redemption.points")
             value = points if name in self.points else money
@@ -322,7 +320,9 @@ cdef class Preparer:
         if added:
             segments = segments | frozenset(added)
             segs_after = orjson.dumps(sorted(segments)).decode()
-        tier = self.tier_after(snapshot, amount, segments, now) if self.tier_after is not None else None
+        tier = None
+        if self.tier_after is not None:
+            tier = self.tier_after(snapshot, amount, segments, now)
         if tier is not None:
             rec["tier"] = tier
         balances = dict(state.balances)
@@ -411,9 +411,15 @@ cdef class Preparer:
         args += check_fields
         args += check_values
         args += profile
-        for credit in budgets:
-            args += (credit["kind"], credit["d"], credit["c"])
+        for bud in budgets:
+            args += (bud["kind"], bud["d"], bud["c"])
         return args, budgets, answer
+
+    cdef object _wallet(self, object name):
+        """``name`` if it is one of the programme's wallets, else the error saying so."""
+        if name not in self.wallets:
+            raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
+        return name
 
     cdef void _credit(
         self, object applied, dict purses, object held, dict after, dict totals,
@@ -426,9 +432,7 @@ cdef class Preparer:
         for effect in applied.effects:
             kind = effect.type
             if kind == "cashback" or kind == "earn":
-                name = effect.wallet
-                if name not in self.wallets:
-                    raise UnknownWallet(f"unknown wallet {name!r}", wallet=name)
+                name = self._wallet(effect.wallet)
                 cashback = kind == "cashback"
                 value = whole(effect.amount if cashback else effect.points, kind)
                 if not value:

@@ -102,13 +102,6 @@ def bucket_times(str field_name):
     return int(expires), int(available)
 
 
-def _reference(flat):
-    """What ``buckets.purses_from_reply`` (the reference) makes of a reply not of bytes."""
-    from .buckets import purses_from_reply
-
-    return buckets.purses_from_reply(flat)
-
-
 cdef class Purse:
     """One wallet's buckets (``"<expires_at>:<available_at>"`` -> amount), its debt, and the
     fields changed since it was read (docs/wallets.md)."""
@@ -117,8 +110,6 @@ cdef class Purse:
     cdef public dict buckets
     cdef public object debt
     cdef public set changed
-
-    parse = staticmethod(bucket_times)
 
     def __init__(self, str name, dict buckets=None, debt=0, set changed=None):
         self.name = name
@@ -148,11 +139,6 @@ cdef class Purse:
     def copy(self) -> Purse:
         """A purse to work on: the same buckets and debt, nothing changed yet."""
         return Purse(self.name, dict(self.buckets), self.debt)
-
-    @staticmethod
-    def live(str field_name, now) -> bool:
-        expires, available = bucket_times(field_name)
-        return available <= now < expires
 
     def spendable(self, now):
         """The debt and every bucket live at ``now`` (``available_at <= now < expires_at``)."""
@@ -221,13 +207,6 @@ cdef class Purse:
                 sets.append(amount)
             else:
                 dels.append(f"{self.name}|{name}")
-
-    def writes(self) -> tuple:
-        """Fields to set (``<wallet>|<field>``, amount) and fields to delete."""
-        cdef list flat = []
-        cdef list dels = []
-        self.writes_into(flat, dels)
-        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)], dels
 
 
 cdef class _Reader:
