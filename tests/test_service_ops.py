@@ -9,15 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
 import grpc
 import pytest
 import redis
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import COFFEE, MK, SW, rules_files, running, wait_until
 from tessera.server.service.deadlines import LatencyEstimate
+from tessera.server.service.metrics import Metrics
 from test_service_api import eur, txn
 
 from tessera.v1 import authorization_pb2 as A
@@ -35,6 +38,32 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text) for sample in family.samples
     }
+
+
+def test_rule_decisions_count_every_increment_across_threads() -> None:
+    """The decisions metric is plain counts on the hot path: eight threads adding at once
+    lose nothing, and the registry exposes them as the counter it replaced."""
+    metrics = Metrics()
+    start = threading.Barrier(8)
+
+    def add() -> None:
+        start.wait()
+        for _ in range(5_000):
+            metrics.decided(["welcome", "base_earn"])
+            metrics.decided(["base_earn"])
+
+    threads = [threading.Thread(target=add) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for sample in family.samples
+    }
+    assert samples[("tessera_decisions_total", (("rule", "welcome"),))] == 40_000
+    assert samples[("tessera_decisions_total", (("rule", "base_earn"),))] == 80_000
 
 
 def free_ports(n: int) -> int:
