@@ -333,7 +333,7 @@ def compare_checkouts(
 ) -> dict[str, dict[str, float]]:
     """Server CPU µs per call of ``tessera serve`` from each checkout (name -> path, each
     with its own ``.venv``), all on one redis-server, in alternating bursts (Ping, Authorize,
-    AuthorizeStream items), so that machine load falls on every side alike: a before/after
+    Quote, AuthorizeStream items), so that machine load falls on every side alike: a before/after
     figure from one run."""
     from bench.workload import generate_program, generate_transactions
 
@@ -364,7 +364,7 @@ def compare_checkouts(
             stubs[name] = authorization_pb2_grpc.AuthorizationStub(channel)
         txns = generate_transactions(2_000)
         requests = {name: Requests(txns, f"cmp-{name}-{time.time_ns()}") for name in trees}
-        kinds = ("ping", "authorize", "stream")
+        kinds = ("ping", "authorize", "quote", "stream")
         cpu = {(name, kind): 0.0 for name in trees for kind in kinds}
         count = dict.fromkeys(cpu, 0)
         ping = A.PingRequest()
@@ -381,6 +381,8 @@ def compare_checkouts(
                         for _ in range(burst):
                             if kind == "ping":
                                 stub.Ping(ping, metadata=METADATA)
+                            elif kind == "quote":
+                                stub.Quote(requests[name](), metadata=METADATA)
                             else:
                                 stub.Authorize(requests[name](), metadata=METADATA)
                         n = burst
@@ -420,8 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("server CPU µs per call (one run, alternating bursts)")
     for name, f in figures.items():
         print(f"{name:<10} ping {f['ping']:8.1f}  authorize {f['authorize']:8.1f}  "
-              f"stream item {f['stream']:8.1f}  authorize/ping {f['authorize'] / f['ping']:5.2f}"
-              f"  stream per core / unary {f['authorize'] / f['stream']:5.2f}")
+              f"quote {f['quote']:8.1f}  stream item {f['stream']:8.1f}  "
+              f"authorize/ping {f['authorize'] / f['ping']:5.2f}  "
+              f"stream per core / unary {f['authorize'] / f['stream']:5.2f}")
     return 0
 
 

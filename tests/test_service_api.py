@@ -216,20 +216,22 @@ def test_bad_inputs_name_the_field(svc: Running, request_: A.AuthorizeRequest, f
         assert [f for f, _ in field_violations(err.value)] == [field]
 
 
+@pytest.mark.parametrize(("method", "status"), [("Authorize", "held"), ("Quote", "quoted")])
 def test_bytes_that_are_no_request_are_an_invalid_argument_naming_the_request(
-    svc: Running,
+    svc: Running, method: str, status: str
 ) -> None:
-    # Authorize reads its request's bytes itself (server/service/_request.pyx): bytes that
-    # protobuf cannot read either are the caller's error, not the server's.
-    send = svc.channel.unary_unary("/tessera.v1.Authorization/Authorize")
+    # Authorize and Quote read their request's bytes themselves (server/service/_request.pyx):
+    # bytes that protobuf cannot read either are the caller's error, not the server's.
+    send = svc.channel.unary_unary(f"/tessera.v1.Authorization/{method}")
     with pytest.raises(grpc.RpcError) as err:
         send(b"\x0a\x05abc", metadata=SW)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
     assert [f for f, _ in field_violations(err.value)] == ["request"]
     # A plain request sent as bytes the same way is decided.
-    request = A.AuthorizeRequest(transaction=txn("raw-1", member="raw-m"))
+    request = A.AuthorizeRequest(transaction=txn(f"raw-{method}", member="raw-m"))
     answer = A.AuthorizeResponse.FromString(send(request.SerializeToString(), metadata=SW))
-    assert answer.decision.txn_id == "raw-1" and answer.decision.member == "raw-m"
+    assert answer.decision.txn_id == f"raw-{method}" and answer.decision.member == "raw-m"
+    assert answer.decision.status == status
 
 
 def test_stream_answers_bytes_that_are_no_request_and_goes_on(svc: Running) -> None:

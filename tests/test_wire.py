@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tessera.engine.model import Redeem
 from tessera.server.service import app, wire
-from tessera.server.service.convert import decision_fields
+from tessera.server.service.convert import decision_dict, decision_fields
 
 from tessera.v1 import authorization_pb2 as A
 from tessera.v1 import authorization_pb2_grpc as A_grpc
@@ -291,6 +291,29 @@ def test_the_stores_answers_and_stored_answers(harness: Harness) -> None:
     assert any(a.get("applied") for a in answers) and any(a.get("redemption") for a in answers)
     for answer in answers:
         assert_same(answer)
+
+
+@compiled_only
+def test_quotes_are_written_by_the_encoder(harness: Harness) -> None:
+    """A quote's result (``decision_dict`` of a decision, as Quote answers it) is of the
+    shape the encoder takes: written directly, the same bytes as protobuf's."""
+    harness.load("q1", points=5_000, cash=900, gift=0)
+    quotes = [
+        txn("q-1", 12_345, member="q1", merchant="M1"),
+        txn("q-2", 25_000, member="q1", mcc=5999),
+        txn("q-3", 800, member="q1", redeem=Redeem("points", None, 300)),
+        txn("q-4", 5_000, member="q1", merchant="M2", redeem=Redeem("cash", 400, None)),
+    ]
+    results = []
+    for quote in quotes:
+        decision, snapshot = harness.decide(quote)
+        result = decision_dict(decision)
+        result["balances"] = dict(snapshot.state.balances)
+        result["status"] = "quoted"
+        results.append(result)
+    assert any(r["applied"] for r in results) and any(r["redemption"] for r in results)
+    for result in results:
+        assert_same(result)
 
 
 # ---- registration ---------------------------------------------------------------------------

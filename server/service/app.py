@@ -81,7 +81,7 @@ class Service:
 
 
 # The Authorization methods that answer with bytes (:mod:`.wire`) as well as messages.
-BYTES_METHODS = ("Authorize", "AuthorizeStream")
+BYTES_METHODS = ("Authorize", "AuthorizeStream", "Quote")
 
 
 class _Handlers:

@@ -382,18 +382,19 @@ class AuthorizationServicer(A_grpc.AuthorizationServicer):
         return self._answer(result, rt.compiled.program, txn)
 
     def Quote(
-        self, request: A.AuthorizeRequest, context: grpc.ServicerContext
-    ) -> A.AuthorizeResponse:
+        self, request: A.AuthorizeRequest | bytes, context: grpc.ServicerContext
+    ) -> bytes:
+        """The decision an authorisation would get now, written nowhere; read and answered
+        as :meth:`Authorize` reads and answers (bytes in from the server, bytes out)."""
         rt = self.ctx.runtime()
         program = rt.compiled.program
-        txn = convert.transaction_in(
-            request.transaction, program, request.HasField("transaction"))
+        txn, _capture = _request_in(request, program, rt.requests)
         txn = self._member(txn, write=False)
         decision, snapshot = decide_on_snapshot(rt.compiled, rt.walker, rt.store, txn)
         result = convert.decision_dict(decision)
         result["balances"] = dict(snapshot.state.balances)
-        return A.AuthorizeResponse(decision=convert.decision_out(
-            result, program, decision_id(txn.member, txn.txn_id), status="quoted"))
+        result["status"] = "quoted"
+        return wire.authorize_response(result, program, decision_id(txn.member, txn.txn_id))
 
     def _subject(self, request: Any, rt: Runtime) -> tuple[str, str]:
         txn_id = convert._text(request.txn_id, "txn_id", required=True)
