@@ -94,8 +94,8 @@ def cythonized(
 
 
 # The server's RESP packer, the Authorize request's reader and its answer's encoder, the
-# wallets-hash parser and the authorise script's arguments, written for the project's (the
-# matcher's) directives.
+# wallets-hash parser, the member read's decoder and the authorise script's arguments,
+# written for the project's (the matcher's) directives.
 server = cythonized("tessera.server", (("_resp", "server/_resp.pyx"),), directives)
 server += cythonized(
     "tessera.server.service",
@@ -104,7 +104,11 @@ server += cythonized(
 )
 server += cythonized(
     "tessera.server.wallets",
-    (("_purses", "server/wallets/_purses.pyx"), ("_prepare", "server/wallets/_prepare.pyx")),
+    (
+        ("_purses", "server/wallets/_purses.pyx"),
+        ("_prepare", "server/wallets/_prepare.pyx"),
+        ("_read", "server/wallets/_read.pyx"),
+    ),
     directives,
 )
 

@@ -47,6 +47,7 @@ from tessera.engine.walk import Walker
 from ._prepare import Preparer, check_member, check_txn_id
 from ._prepare import whole as _whole
 from ._purses import Purse, purses
+from ._read import MemberReader
 from .direct import batch_sender, direct_capable, script_sender
 from .errors import (
     AmountExceedsRemaining,
@@ -286,6 +287,9 @@ class WalletStore:
         self._read_in_multi = not self.cluster and (
             direct_capable(client) or hasattr(client, "exchange_many")
         )
+        self._member_reader = MemberReader(
+            self.wallet_names, _member_state, _snapshot, self._rate_tier if self._tiers else None
+        )
         self._preparer = Preparer(
             program,
             compiled.version,
@@ -360,7 +364,14 @@ class WalletStore:
         self._check_member(member)
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member), self.keys.spend(member)]
-        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = self._read(keys, now)
+        reply = self._read(keys, now)
+        snap = self._member_reader.read(member, now, reply)  # _read.pyx
+        return snap if snap is not None else self.snapshot_of(member, now, reply)
+
+    def snapshot_of(self, member: str, now: int, reply: Sequence[Any]) -> Snapshot:
+        """The snapshot of a read's ``reply``: the reference of the compiled reader, and
+        what decodes a reply that is not plain bytes."""
+        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = reply
         profile = {
             _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
         }

@@ -1,0 +1,107 @@
+"""The compiled member-read decoder (server/wallets/_read.pyx) against its Python reference,
+``WalletStore.snapshot_of``: the same snapshot from real reads of members with histories
+and from generated replies, and no answer (the reference's turn) for a reply that is not
+plain bytes."""
+
+from __future__ import annotations
+
+import orjson
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tessera.engine.model import Redeem
+from tessera.server.wallets import WalletStore
+
+from tests.wallets_support import DAY, NOW, Harness, program, txn
+
+pytest_plugins = ["tests.conftest_redis"]
+
+
+def read_reply(store: WalletStore, member: str, now: int) -> list:
+    keys = [store.keys.profile(member), store.keys.wallets(member), store.keys.spend(member)]
+    return store._read(keys, now)
+
+
+def test_real_reads_decode_as_the_reference_decodes(harness: Harness) -> None:
+    store = harness.store
+    harness.load("r1", points=5_000, cash=900, gift=0)
+    harness.authorize(txn("r-1", 12_345, member="r1", merchant="M1"))
+    harness.authorize(txn("r-2", 25_000, member="r1", mcc=5999), capture=True)  # a tag, entries
+    harness.authorize(txn("r-3", 800, member="r1", redeem=Redeem("points", None, 300)))
+    harness.authorize(txn("r-4", 150_000, member="r1", mcc=5996))  # a value limit, a new tier
+    harness.authorize(txn("r-5", 500, member="r2", merchant="M2"))  # a member with no tier
+    store.reverse("r1", "r-1", now=NOW + 60)
+    seen = 0
+    for member in ("r1", "r2", "never-seen"):
+        for now in (NOW, NOW + 3_600, NOW + 20 * DAY, NOW + 400 * DAY):
+            reply = read_reply(store, member, now)
+            compiled = store._member_reader.read(member, now, reply)
+            assert compiled is not None
+            assert compiled == store.snapshot_of(member, now, reply)
+            assert store.snapshot(member, now) == compiled
+            seen += bool(compiled.state.segments) + bool(compiled.limits) + bool(compiled.purses)
+    assert seen  # the members read hold segments, limits and buckets
+
+
+text = st.text(max_size=8)
+numbers = st.integers(-(2**53), 2**53).map(lambda n: str(n).encode())
+profile_fields = st.one_of(
+    st.tuples(st.sampled_from([b"ver", b"txns", b"last", b"enrolled"]), numbers),
+    st.tuples(st.sampled_from([b"lastx", b"spend"]), text.map(str.encode)),
+    st.tuples(st.just(b"tier"), st.sampled_from([b"", b"bronze", b"silver", b"gold"])),
+    st.tuples(st.just(b"segs"), st.lists(text, max_size=3).map(orjson.dumps)),
+    st.tuples(st.just(b"attrs"),
+              st.dictionaries(text, st.one_of(text, st.integers(-99, 99)), max_size=3)
+              .map(orjson.dumps)),
+    st.tuples(text.map(lambda t: b"tg:" + t.encode()), numbers),
+    st.tuples(st.sampled_from([b"tiers", b"x", b"tg", b"ve"]), text.map(str.encode)),
+)
+limit_rows = st.tuples(
+    st.builds(lambda p, r: f"{p}|{r}".encode(), st.sampled_from(["ever", "2026-12-05"]),
+              st.sampled_from(["capped|count", "value_limited|value", "a|b|c"])),
+    numbers,
+)
+wallet_rows = st.tuples(
+    st.sampled_from([b"points", b"instant", b"cash", b"gift", b"draw:raffle", b"other"]),
+    st.sampled_from([b"|debt", b"|99999999999:0", b"|1800000000:1796000000",
+                     b"|1796459400:0"]),
+    st.integers(-500, 5_000).map(lambda n: str(n).encode()),
+)
+
+
+def flat(rows: list[tuple[bytes, bytes]]) -> list[bytes]:
+    return [part for row in dict(rows).items() for part in row]
+
+
+replies = st.tuples(
+    st.lists(profile_fields, max_size=12).map(flat),
+    st.integers(0, 10**9), st.integers(0, 10**9),
+    st.lists(limit_rows, max_size=4).map(flat),
+    st.lists(wallet_rows, max_size=8).map(
+        lambda rows: flat([(name + bucket, amount) for name, bucket, amount in rows])),
+    st.integers(0, 10**6), st.integers(0, 3),
+).map(list)
+
+
+# Decoding sends nothing: a store on a client that never connects decodes the replies.
+STORE = WalletStore(redis.Redis(), program())
+
+
+@settings(max_examples=300, deadline=None)
+@given(reply=replies, now=st.sampled_from([NOW, NOW + 30 * DAY]))
+def test_generated_replies_decode_as_the_reference_decodes(reply: list, now: int) -> None:
+    assert STORE._member_reader.read("m", now, reply) == STORE.snapshot_of("m", now, reply)
+
+
+def test_replies_not_of_bytes_are_left_to_the_reference() -> None:
+    store = STORE
+    plain = [[b"ver", b"3"], 0, 0, [], [], 0, 0]
+    assert store._member_reader.read("m", NOW, plain) is not None
+    for odd in (
+        [["ver", "3"], 0, 0, [], [], 0, 0],  # text, as a client that decodes replies gives
+        [[b"ver"], 0, 0, [], [], 0, 0],  # a field without its value
+        [[b"ver", b"3"], 0, 0, ["ever|a|b", b"1"], [], 0, 0],
+        [[b"ver", b"3"], 0, 0, [], [], 0],  # short
+        ((b"ver", b"3"), 0, 0, [], [], 0, 0),
+    ):
+        assert store._member_reader.read("m", NOW, odd) is None
