@@ -83,12 +83,18 @@ class RuleDecisions:
 
     NAME = "tessera_decisions"
     HELP = "applied rules in authorisations"
+    # Rules come and go with programme versions: past this many names the counts start
+    # again (a counter reset, which Prometheus's rate() takes in its stride).
+    MAX_RULES = 100_000
 
     def __init__(self) -> None:
         self._counts: collections.Counter[str] = collections.Counter()
 
     def add(self, rules: Iterable[str]) -> None:
-        self._counts.update(rules)
+        counts = self._counts
+        if len(counts) > self.MAX_RULES:
+            counts.clear()
+        counts.update(rules)
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.NAME, self.HELP, labels=["rule"])
