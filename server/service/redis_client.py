@@ -113,6 +113,11 @@ class ServiceRedis(redis.Redis):
             found = self._callbacks[name] = self.response_callbacks.get(name)
             return found
 
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        # redis-py's is this same delegation, run as interpreted Python for every command;
+        # here it is compiled with the rest of the module.
+        return self._execute_command(*args, **options)
+
     def _execute_command(self, *args: Any, **options: Any) -> Any:
         mine = self._mine
         recording = mine.recording
