@@ -15,7 +15,10 @@ calls, and prints instructions per call:
   ``answer-protobuf``: the same bytes built with protobuf, as before the encoder;
 * ``stages``: one authorisation as the servicer does it (bench/stages.py: request bytes to
   answer bytes, a real first write each) on the service suite's 1,000-rule programme, over
-  200 requests after a warm-up of 100 (so half of the members already hold a purchase).
+  200 requests after a warm-up of 100 (so half of the members already hold a purchase);
+* ``servicer-authorize``, ``servicer-quote``: ``AuthorizationServicer.Authorize`` and
+  ``Quote`` called directly with a request's bytes (no gRPC), the same programme and
+  requests: the stages plus what the servicer does around them (deadlines, metrics).
 
 Python functions are invisible to callgrind's toggles, so the wallet workloads run their
 calls inside ``functools.reduce`` (a C function) and collect inside that.
@@ -35,7 +38,8 @@ from typing import Any
 from bench.test_bench_engine import TRANSACTIONS
 
 CALLS = {"match": TRANSACTIONS, "authorize": 300, "bare": 300, "answer": 300,
-         "answer-protobuf": 300, "stages": 200}
+         "answer-protobuf": 300, "stages": 200, "servicer-authorize": 200,
+         "servicer-quote": 200}
 TOGGLES = {
     "match": "__pyx_pw_6_match_7Matcher_5match",
     "authorize": "functools_reduce",
@@ -43,6 +47,8 @@ TOGGLES = {
     "answer": "functools_reduce",
     "answer-protobuf": "functools_reduce",
     "stages": "functools_reduce",
+    "servicer-authorize": "functools_reduce",
+    "servicer-quote": "functools_reduce",
 }
 
 
@@ -143,6 +149,37 @@ def run_stages(calls: int | None = None) -> int:
     return count
 
 
+class _NoDeadline:
+    """The servicer's view of a call with no deadline (what a direct call needs)."""
+
+    def time_remaining(self) -> None:
+        return None
+
+
+def run_servicer(method: str, calls: int | None = None) -> int:
+    """Calls of the servicer's ``Authorize`` or ``Quote`` with a request's bytes, after a
+    warm-up of 100 of each (outside the toggle); the number made."""
+    from tessera.server.service.servicers import AuthorizationServicer
+
+    from bench.service_load import Requests
+    from bench.suite_e2e import stack
+    from bench.workload import generate_transactions
+
+    count = calls or CALLS[f"servicer-{method}"]
+    txns = generate_transactions(2_000)
+    with stack() as s:
+        servicer = AuthorizationServicer(s.service.context)
+        call = _NoDeadline()
+        warm = Requests(txns, "warm")
+        for _ in range(100):
+            servicer.Authorize(warm().SerializeToString(), call)
+            servicer.Quote(warm().SerializeToString(), call)
+        wires = [r.SerializeToString() for r in Requests(txns, "counted").batch(count)]
+        send = servicer.Authorize if method == "authorize" else servicer.Quote
+        functools.reduce(lambda _, wire: send(wire, call), wires, None)
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--run"]:  # the child, under valgrind
@@ -151,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
             run_match(rules)
         elif kind == "stages":
             run_stages()
+        elif kind.startswith("servicer-"):
+            run_servicer(kind.removeprefix("servicer-"))
         else:
             run_wallets(kind)
         return 0
     if not args or args[0] not in CALLS:
         print("usage: python -m bench.instructions match N | authorize | bare | answer"
-              " | answer-protobuf | stages", file=sys.stderr)
+              " | answer-protobuf | stages | servicer-authorize | servicer-quote",
+              file=sys.stderr)
         return 2
     rules = int(args[1]) if len(args) > 1 else 1_000
     print(f"{args[0]}: {count(args[0], rules):,.0f} instructions per call")
