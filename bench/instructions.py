@@ -149,19 +149,13 @@ def run_stages(calls: int | None = None) -> int:
     return count
 
 
-class _NoDeadline:
-    """The servicer's view of a call with no deadline (what a direct call needs)."""
-
-    def time_remaining(self) -> None:
-        return None
-
-
 def run_servicer(method: str, calls: int | None = None) -> int:
     """Calls of the servicer's ``Authorize`` or ``Quote`` with a request's bytes, after a
     warm-up of 100 of each (outside the toggle); the number made."""
     from tessera.server.service.servicers import AuthorizationServicer
 
     from bench.service_load import Requests
+    from bench.stages import NoDeadline
     from bench.suite_e2e import stack
     from bench.workload import generate_transactions
 
@@ -169,7 +163,7 @@ def run_servicer(method: str, calls: int | None = None) -> int:
     txns = generate_transactions(2_000)
     with stack() as s:
         servicer = AuthorizationServicer(s.service.context)
-        call = _NoDeadline()
+        call = NoDeadline()
         warm = Requests(txns, "warm")
         for _ in range(100):
             servicer.Authorize(warm().SerializeToString(), call)

@@ -35,18 +35,11 @@ import orjson
 
 from bench.harness import ROOT, machine_info
 from bench.service_load import Requests
-from bench.stages import STAGES, medians_us, time_stages, wire_requests
+from bench.stages import STAGES, NoDeadline, medians_us, time_stages, wire_requests
 from bench.suite_e2e import stack
 from bench.workload import generate_transactions
 
 CALLS = 1_500
-
-
-class _Call:
-    """The servicer's view of a call with no deadline (what a direct call needs)."""
-
-    def time_remaining(self) -> None:
-        return None
 
 
 def profile_servicer(out: Path, txns: list) -> list[str]:
@@ -54,7 +47,7 @@ def profile_servicer(out: Path, txns: list) -> list[str]:
 
     with stack() as s:
         servicer = AuthorizationServicer(s.service.context)
-        call = _Call()
+        call = NoDeadline()
         warm = Requests(txns, "prof-warm")
         for _ in range(200):
             servicer.Authorize(warm(), call)

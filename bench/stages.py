@@ -39,6 +39,14 @@ STAGES = (
 )
 
 
+class NoDeadline:
+    """The servicer's view of a call with no deadline: what calling its methods directly,
+    without gRPC, needs of a context."""
+
+    def time_remaining(self) -> None:
+        return None
+
+
 def wire_requests(txns: Sequence[Transaction], prefix: str, n: int) -> list[bytes]:
     """``n`` serialised AuthorizeRequests with transaction ids never used before."""
     return [
