@@ -332,9 +332,9 @@ def compare_checkouts(
     trees: dict[str, str], tmp: str, rounds: int = 4, burst: int = 400, rules: int = 1_000
 ) -> dict[str, dict[str, float]]:
     """Server CPU µs per call of ``tessera serve`` from each checkout (name -> path, each
-    with its own ``.venv``), all on one redis-server, in alternating bursts (Ping, Authorize,
-    Quote, AuthorizeStream items), so that machine load falls on every side alike: a before/after
-    figure from one run."""
+    with its own ``.venv``), all on one redis-server, in alternating bursts (Ping,
+    Authorize, Quote, AuthorizeStream items), so that machine load falls on every side
+    alike: a before/after figure from one run."""
     from bench.workload import generate_program, generate_transactions
 
     redis_server = RedisServer(os.path.join(tmp, "redis"), port=redis_port()).start()

@@ -30,14 +30,18 @@ from tessera.v1 import members_pb2 as M
 from tessera.v1 import rules_pb2 as R
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a /metrics endpoint: (name, sorted labels) -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a metrics exposition: (name, sorted labels) -> value."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text) for sample in family.samples
     }
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return samples(reply.read().decode())
 
 
 def test_rule_decisions_count_every_increment_across_threads() -> None:
@@ -57,13 +61,9 @@ def test_rule_decisions_count_every_increment_across_threads() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
-        for sample in family.samples
-    }
-    assert samples[("tessera_decisions_total", (("rule", "welcome"),))] == 40_000
-    assert samples[("tessera_decisions_total", (("rule", "base_earn"),))] == 80_000
+    exposed = samples(generate_latest(metrics.registry).decode())
+    assert exposed[("tessera_decisions_total", (("rule", "welcome"),))] == 40_000
+    assert exposed[("tessera_decisions_total", (("rule", "base_earn"),))] == 80_000
 
 
 def free_ports(n: int) -> int:

@@ -97,10 +97,13 @@ class RuleDecisions:
         counts.update(rules)
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self.NAME, self.HELP, labels=["rule"])
+        family = self._family()
         for rule, count in list(self._counts.items()):
             family.add_metric([rule], count)
         yield family
 
     def describe(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(self.NAME, self.HELP, labels=["rule"])
+        yield self._family()
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.NAME, self.HELP, labels=["rule"])
