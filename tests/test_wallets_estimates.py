@@ -5,6 +5,9 @@ cut them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from tessera.server.wallets import WalletStore, decide_on_snapshot
 
@@ -13,11 +16,18 @@ from tests.wallets_support import NOW, Harness, txn
 pytest_plugins = ["tests.conftest_redis"]  # the redis-server fixtures
 
 
-def budget_reads(redis_client) -> int:
-    """HGETs sent from outside a script: the budget reads (the member read is a script
-    of HGETALLs; the authorise script's own HGETs are counted under it as well, so the
-    tests compare reads around decisions only)."""
-    return int(redis_client.info("commandstats").get("cmdstat_hget", {}).get("calls", 0))
+def budget_reads(redis_client, call: Callable[..., Any], *args: Any) -> tuple[int, Any]:
+    """How many budget reads ``call(*args)`` sends (HGETs of a budget's key from a client,
+    not from a script, as MONITOR sees them), and what it returns."""
+    end = "tessera-test-end-of-reads"
+    with redis_client.monitor() as monitor:
+        returned = call(*args)
+        redis_client.echo(end)
+        reads = 0
+        while (seen := monitor.next_command())["command"] != f"ECHO {end}":
+            words = seen["command"].split()
+            reads += seen["client_type"] != "lua" and words[:1] == ["HGET"] and "{b:" in words[1]
+        return reads, returned
 
 
 @pytest.fixture
@@ -35,21 +45,22 @@ def applied_rules(result) -> list[str]:
 
 
 def test_a_fresh_estimate_with_room_saves_the_read(harness, redis_client):
-    harness.authorize(txn("t0", 500, mcc=5998, member="a"))  # reads the budget once
-    before = budget_reads(redis_client)
-    decision, _snapshot = decide(harness, txn("t1", 500, mcc=5998, member="b"))
-    assert budget_reads(redis_client) == before  # decided without reading it
+    reads, _ = budget_reads(redis_client, harness.authorize, txn("t0", 500, mcc=5998, member="a"))
+    assert reads == 1  # no estimate yet
+    reads, (decision, _snapshot) = budget_reads(
+        redis_client, decide, harness, txn("t1", 500, mcc=5998, member="b")
+    )
+    assert reads == 0  # decided without reading it
     assert [a.rule for a in decision.applied if a.rule == "budgeted"] == ["budgeted"]
     assert harness.store.budget_estimates.fits(decision)
 
 
 def test_no_estimate_or_a_stale_one_reads(harness, redis_client):
-    before = budget_reads(redis_client)
-    decide(harness, txn("t1", 500, mcc=5998, member="a"))
-    assert budget_reads(redis_client) == before + 1
+    reads, _ = budget_reads(redis_client, decide, harness, txn("t1", 500, mcc=5998, member="a"))
+    assert reads == 1
     harness.store.budget_estimates.max_age = 0  # estimates switched off: a read each time
-    decide(harness, txn("t2", 500, mcc=5998, member="a"))
-    assert budget_reads(redis_client) == before + 2
+    reads, _ = budget_reads(redis_client, decide, harness, txn("t2", 500, mcc=5998, member="a"))
+    assert reads == 1
 
 
 def refusals(redis_client) -> int:

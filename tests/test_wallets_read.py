@@ -1,7 +1,7 @@
 """The compiled member-read decoder (server/wallets/_read.pyx) against its Python reference,
 ``WalletStore.snapshot_of``: the same snapshot from real reads of members with histories
-and from generated replies, and no answer (the reference's turn) for a reply that is not
-plain bytes."""
+and from generated replies (limit counters of both layouts, spend days kept in the profile),
+and no answer (the reference's turn) for a reply that is not plain bytes."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ def test_real_reads_decode_as_the_reference_decodes(harness: Harness) -> None:
     for member in ("r1", "r2", "never-seen"):
         for now in (NOW, NOW + 3_600, NOW + 20 * DAY, NOW + 400 * DAY):
             reply = read_reply(store, member, now)
-            compiled = store._member_reader.read(member, now, reply)
+            current = store.period_keys(now)
+            compiled = store._member_reader.read(member, now, reply, current)
             assert compiled is not None
-            assert compiled == store.snapshot_of(member, now, reply)
+            assert compiled == store.snapshot_of(member, now, reply, current)
             assert store.snapshot(member, now) == compiled
             seen += bool(compiled.state.segments) + bool(compiled.limits) + bool(compiled.purses)
     assert seen  # the members read hold segments, limits and buckets
@@ -56,10 +57,22 @@ profile_fields = st.one_of(
     st.tuples(text.map(lambda t: b"tg:" + t.encode()), numbers),
     st.tuples(st.sampled_from([b"tiers", b"x", b"tg", b"ve"]), text.map(str.encode)),
 )
-limit_rows = st.tuples(
-    st.builds(lambda p, r: f"{p}|{r}".encode(), st.sampled_from(["ever", "2026-12-05"]),
-              st.sampled_from(["capped|count", "value_limited|value", "a|b|c"])),
-    numbers,
+PERIODS = ("ever", "2026-12-05", "2026-W49")  # the periods current in the generated reads
+period = st.sampled_from([*PERIODS, "2026-12-04", "2026-W48"])
+counter = st.sampled_from(["capped|count", "value_limited|value", "a|b|c"])
+used = st.integers(0, 10**6).map(lambda n: str(n).encode())
+counter_fields = st.one_of(
+    st.tuples(  # named: "c:<period>|<rule>|<kind>" -> "<period key>|<used>"
+        st.builds(lambda p, c: f"c:{p}|{c}".encode(), st.sampled_from(["day", "week", "ever"]),
+                  counter),
+        st.builds(lambda p, u: p.encode() + b"|" + u, period, used),
+    ),
+    st.tuples(  # the layout before: "l:<period key>|<rule>|<kind>" -> used
+        st.builds(lambda p, c: f"l:{p}|{c}".encode(), period, counter), used),
+    st.tuples(st.sampled_from([b"c:day", b"l:ever"]), st.sampled_from([b"ever", b"1"])),
+)
+day_fields = st.tuples(  # spend days of the layout before the spend hash, around NOW's day
+    st.integers(NOW // DAY - 400, NOW // DAY + 40).map(lambda d: f"d:{d}".encode()), used
 )
 wallet_rows = st.tuples(
     st.sampled_from([b"points", b"instant", b"cash", b"gift", b"draw:raffle", b"other"]),
@@ -74,12 +87,10 @@ def flat(rows: list[tuple[bytes, bytes]]) -> list[bytes]:
 
 
 replies = st.tuples(
-    st.lists(profile_fields, max_size=12).map(flat),
-    st.integers(0, 10**9), st.integers(0, 10**9),
-    st.lists(limit_rows, max_size=4).map(flat),
+    st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**6),
+    st.lists(st.one_of(profile_fields, counter_fields, day_fields), max_size=16).map(flat),
     st.lists(wallet_rows, max_size=8).map(
         lambda rows: flat([(name + bucket, amount) for name, bucket, amount in rows])),
-    st.integers(0, 10**6), st.integers(0, 3),
 ).map(list)
 
 
@@ -90,18 +101,35 @@ STORE = WalletStore(redis.Redis(), program())
 @settings(max_examples=300, deadline=None)
 @given(reply=replies, now=st.sampled_from([NOW, NOW + 30 * DAY]))
 def test_generated_replies_decode_as_the_reference_decodes(reply: list, now: int) -> None:
-    assert STORE._member_reader.read("m", now, reply) == STORE.snapshot_of("m", now, reply)
+    compiled = STORE._member_reader.read("m", now, reply, PERIODS)
+    assert compiled == STORE.snapshot_of("m", now, reply, PERIODS)
 
 
 def test_replies_not_of_bytes_are_left_to_the_reference() -> None:
     store = STORE
-    plain = [[b"ver", b"3"], 0, 0, [], [], 0, 0]
-    assert store._member_reader.read("m", NOW, plain) is not None
+    plain = [0, 0, 0, [b"ver", b"3"], []]
+    assert store._member_reader.read("m", NOW, plain, PERIODS) is not None
     for odd in (
-        [["ver", "3"], 0, 0, [], [], 0, 0],  # text, as a client that decodes replies gives
-        [[b"ver"], 0, 0, [], [], 0, 0],  # a field without its value
-        [[b"ver", b"3"], 0, 0, ["ever|a|b", b"1"], [], 0, 0],
-        [[b"ver", b"3"], 0, 0, [], [], 0],  # short
-        ((b"ver", b"3"), 0, 0, [], [], 0, 0),
+        [0, 0, 0, ["ver", "3"], []],  # text, as a client that decodes replies gives
+        [0, 0, 0, [b"ver"], []],  # a field without its value
+        [b"0", 0, 0, [b"ver", b"3"], []],  # a sum that is not an integer reply
+        [0, 0, 0, [b"ver", b"3"]],  # short
+        (0, 0, 0, [b"ver", b"3"], []),
     ):
-        assert store._member_reader.read("m", NOW, odd) is None
+        assert store._member_reader.read("m", NOW, odd, PERIODS) is None
+
+
+def test_a_profile_read_as_a_map_decodes_as_the_flat_one(harness: Harness) -> None:
+    # A client that reads RESP3, or whose pipeline applies redis-py's callbacks, gives
+    # HGETALL as a map: the reference decodes it to the same snapshot.
+    store = harness.store
+    harness.load("r1", points=5_000, cash=900, gift=0)
+    harness.authorize(txn("r-1", 150_000, member="r1", mcc=5996))
+    current = store.period_keys(NOW + 60)
+    reply = read_reply(store, "r1", NOW + 60)
+    profile = reply[3]
+    as_map = [*reply[:3], dict(zip(profile[::2], profile[1::2], strict=True)), reply[4]]
+    assert store._member_reader.read("r1", NOW + 60, as_map, current) is None
+    expected = store._member_reader.read("r1", NOW + 60, reply, current)
+    assert expected is not None and expected.limits
+    assert store.snapshot_of("r1", NOW + 60, as_map, current) == expected

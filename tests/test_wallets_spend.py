@@ -206,3 +206,28 @@ def test_spend_days_of_the_layout_before_move_to_the_spend_hash_at_expiry(store,
     model[MIDNIGHT // DAY] += 300
     assert seen(store, MIDNIGHT + 11) == windows(model, MIDNIGHT + 11)
     assert store.verify("m1").ok
+
+
+def test_long_gaps_and_late_reads_give_the_windows_whichever_way_the_days_are_read(
+    store: WalletStore, redis_client
+) -> None:
+    # The read finds the days that left a window since the last purchase, or the year of a
+    # read dated before it, by asking for each day's name or, where the span is longer
+    # than the spend hash, by reading the hash whole: a member who bought on 120 days in a
+    # row (more days than most spans) and one who bought on 3.
+    harness = Harness(store)
+    for member, days in (("daily", range(120)), ("rare", (0, 50, 119))):
+        model: dict[int, int] = {}
+        first = MIDNIGHT - 200 * DAY
+        for i in days:
+            at = first + i * DAY + 3_600
+            harness.authorize(txn(f"{member}{i}", 100 + i, member=member, time=at), capture=True)
+            model[at // DAY] = 100 + i
+        held = redis_client.hlen(store.keys.spend(member))
+        assert held == len(days)
+        last = first + max(days) * DAY
+        for gap in (0, 1, 17, 29, 30, 45, 200, 364, 365, 400, -1, -17, -60, -119, -150):
+            probe = last + gap * DAY + 7_200
+            snapshot = store.snapshot(member, probe)
+            got = snapshot.state.spend_30d, snapshot.state.spend_12m, snapshot.spend_today
+            assert got == windows(model, probe), (member, gap)

@@ -1,10 +1,10 @@
 # cython: language_level=3
-"""A member read's reply (``lua/read.lua``, the wallets hash beside it) turned into the
-engine's member state and the store's snapshot.
+"""A member read's reply (the spend sums of ``lua/read.lua``, the profile and the wallets
+hashes beside it) turned into the engine's member state and the store's snapshot.
 
 Every authorisation and quote reads its member first, and the decision waits on this: the
-profile's fields, the limit counters of the current periods and the wallets' buckets, as
-bytes.  ``WalletStore.snapshot`` does the same in Python (its reference, and the path for a
+profile's fields (the limit counters of the current periods among them) and the wallets'
+buckets, as bytes.  ``WalletStore.snapshot`` does the same in Python (its reference, and the path for a
 reply that is not plain bytes): a dict of every profile field decoded, then picked from.
 Here the fields are compared as bytes and only the values the engine uses are decoded.
 """
@@ -14,6 +14,10 @@ import orjson
 from ._purses import purses
 
 cdef bytes _TAG = b"tg:"
+cdef bytes _COUNTER = b"c:"  # a limit counter: "c:<period>|<rule>|<kind>" -> "<period key>|<used>"
+cdef bytes _OLD_COUNTER = b"l:"  # the layout before: "l:<period key>|<rule>|<kind>" -> used
+cdef bytes _OLD_DAY = b"d:"  # a spend day the layout before the spend hash kept here
+cdef object _DAY = 86_400
 cdef frozenset _NO_SEGMENTS = frozenset()
 
 
@@ -32,14 +36,16 @@ cdef class MemberReader:
         self.snapshot = snapshot
         self.rate_tier = rate_tier
 
-    def read(self, str member, object now, object reply):
-        """The snapshot of ``member`` at ``now`` from the read's ``reply``; None when the
-        reply holds anything but bytes where the script returns bytes (the caller's
-        reference decodes it)."""
-        if type(reply) is not list or len(<list>reply) != 7:
+    def read(self, str member, object now, object reply, tuple current):
+        """The snapshot of ``member`` at ``now`` from the read's ``reply``, the limit periods
+        ``current`` at ``now``; None when the reply holds anything but bytes where Redis
+        gives bytes (the caller's reference decodes it)."""
+        if type(reply) is not list or len(<list>reply) != 5:
             return None
-        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = <list>reply
-        if not _pairs_of_bytes(raw_profile) or not _pairs_of_bytes(flat):
+        s30, s12, s1, raw_profile, raw_wallets = <list>reply
+        if type(s30) is not int or type(s12) is not int or type(s1) is not int:
+            return None
+        if not _pairs_of_bytes(raw_profile):
             return None
         cdef Py_ssize_t i
         cdef bytes name
@@ -51,6 +57,10 @@ cdef class MemberReader:
         last = enrolled = None
         last_txn = spend_mark = ""
         cdef dict tag_counts = {}
+        cdef dict limits = {}
+        cdef dict older = None
+        cdef int old_days = 0
+        today = now // _DAY
         for i in range(0, len(<list>raw_profile), 2):
             name = (<list>raw_profile)[i]
             value = (<list>raw_profile)[i + 1]
@@ -72,12 +82,32 @@ cdef class MemberReader:
                 attrs = orjson.loads(value)
             elif name == b"enrolled":
                 enrolled = int(value)
+            elif name.startswith(_COUNTER):
+                key, bar, used = value.decode().partition("|")
+                _, named, counter = name[2:].decode().partition("|")
+                if bar and named and key in current:
+                    limits[(key, counter)] = int(used)
             elif name.startswith(_TAG):
                 tag_counts[name[3:].decode()] = int(value)
-        cdef dict limits = {}
-        for i in range(0, len(<list>flat), 2):
-            pkey, counter = (<bytes>(<list>flat)[i]).decode().split("|", 1)
-            limits[(pkey, counter)] = int((<list>flat)[i + 1])
+            elif name.startswith(_OLD_COUNTER):
+                key, bar, counter = name[2:].decode().partition("|")
+                if bar and key in current:
+                    if older is None:
+                        older = {}
+                    older[(key, counter)] = int(value)
+            elif name.startswith(_OLD_DAY):
+                old_days += 1
+                day, amount = int(name[2:]), int(value)
+                if day == today:
+                    s1 += amount
+                if day <= today:
+                    if day > today - 30:
+                        s30 += amount
+                    if day > today - 365:
+                        s12 += amount
+        if older is not None:
+            for counter, used in older.items():
+                limits.setdefault(counter, used)
         held = purses(raw_wallets)
         cdef dict balances = {}
         cdef dict entries = {}
@@ -92,15 +122,15 @@ cdef class MemberReader:
             else:
                 balances[wallet_name] = wallet.spendable(now) if wallet is not None else 0
         state = self.member_state(
-            member, tier, segments, txns, int(s30), int(s12), last, enrolled,
+            member, tier, segments, txns, s30, s12, last, enrolled,
             attrs if attrs is not None else {}, balances, entries,
         )
         if tier is None and self.rate_tier is not None:
             # A member without a tier on record has the one its counters earn.
             state.tier = self.rate_tier(state, now)
         return self.snapshot(
-            state, version, now, limits, tier, last_txn, totals, held, tag_counts, int(s1),
-            spend_mark, bool(old_days),
+            state, version, now, limits, tier, last_txn, totals, held, tag_counts, s1,
+            spend_mark, old_days > 0,
         )
 
 

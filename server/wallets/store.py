@@ -349,9 +349,10 @@ class WalletStore:
     def period_keys(self, now: int) -> tuple[str, ...]:
         """The limit periods (day, week, month, ever) the programme counts in at ``now``.
 
-        Every read asks; the keys change once a local day, and working them out (a date, its
-        ISO week, the strings) costs more than the rest of the read's arguments, so the
-        last day's are kept (one tuple, replaced whole: safe between threads)."""
+        Every read picks the member's limit counters with them; the keys change once a local
+        day, and working them out (a date, its ISO week, the strings) costs more than the
+        picking, so the last day's are kept (one tuple, replaced whole: safe between
+        threads)."""
         local_days = local_seconds(self.program.timezone, now) // DAY
         day, keys = self._period_day
         if day != local_days:
@@ -365,20 +366,51 @@ class WalletStore:
         _whole(now, "now")
         keys = [self.keys.profile(member), self.keys.wallets(member), self.keys.spend(member)]
         reply = self._read(keys, now)
-        snap = self._member_reader.read(member, now, reply)  # _read.pyx
-        return snap if snap is not None else self.snapshot_of(member, now, reply)
+        current = self.period_keys(now)
+        snap = self._member_reader.read(member, now, reply, current)  # _read.pyx
+        return snap if snap is not None else self.snapshot_of(member, now, reply, current)
 
-    def snapshot_of(self, member: str, now: int, reply: Sequence[Any]) -> Snapshot:
-        """The snapshot of a read's ``reply``: the reference of the compiled reader, and
-        what decodes a reply that is not plain bytes."""
-        raw_profile, s30, s12, flat, raw_wallets, s1, old_days = reply
-        profile = {
-            _text(raw_profile[i]): _text(raw_profile[i + 1]) for i in range(0, len(raw_profile), 2)
-        }
+    def snapshot_of(
+        self, member: str, now: int, reply: Sequence[Any], current: tuple[str, ...]
+    ) -> Snapshot:
+        """The snapshot of a read's ``reply`` (the limit periods ``current`` at ``now``): the
+        reference of the compiled reader, and what decodes a reply that is not plain bytes.
+
+        The profile's own fields give the limit counters of the current periods (named
+        ones, "c:<period>|<rule>|<kind>" holding "<period key>|<used>", and those of the
+        layout before them, "l:<period key>|<rule>|<kind>", until their named successor is
+        written) and the spend days the layout before the spend hash kept in it ("d:<day>"),
+        which add to the script's sums."""
+        s30, s12, s1, raw_profile, raw_wallets = reply
+        s30, s12, s1 = int(s30), int(s12), int(s1)
+        if not isinstance(raw_profile, dict):  # flat (RESP2), not a map (RESP3, callbacks)
+            raw_profile = dict(zip(raw_profile[::2], raw_profile[1::2], strict=True))
+        profile = {_text(name): _text(value) for name, value in raw_profile.items()}
+        today = now // DAY
         limits: dict[tuple[str, str], int] = {}
-        for i in range(0, len(flat), 2):
-            pkey, counter = _text(flat[i]).split("|", 1)
-            limits[(pkey, counter)] = int(flat[i + 1])
+        older: dict[tuple[str, str], int] = {}
+        old_days = 0
+        for name, value in profile.items():
+            head = name[:2]
+            if head == "c:":
+                key, bar, used = value.partition("|")
+                _, named, counter = name[2:].partition("|")
+                if bar and named and key in current:
+                    limits[(key, counter)] = int(used)
+            elif head == "l:":
+                key, bar, counter = name[2:].partition("|")
+                if bar and key in current:
+                    older[(key, counter)] = int(value)
+            elif head == "d:":
+                old_days += 1
+                day, amount = int(name[2:]), int(value)
+                if day == today:
+                    s1 += amount
+                if day <= today:
+                    s30 += amount if day > today - 30 else 0
+                    s12 += amount if day > today - 365 else 0
+        for counter, used in older.items():
+            limits.setdefault(counter, used)
         held = purses(raw_wallets)
         balances, entries, wallet_totals = {}, {}, {}
         for name in self.wallet_names:
@@ -422,25 +454,23 @@ class WalletStore:
         )
 
     def _read(self, keys: list[str], now: int) -> list[Any]:
-        """The read script's reply, its wallets hash read beside it in the same MULTI where
-        the client can send one (one round trip, one consistent view either way)."""
-        pkeys = self.period_keys(now)
+        """The read's reply: the spend sums of the read script, the profile and the wallets
+        hashes read beside it in the same MULTI where the client can send one (one round
+        trip, one consistent view either way)."""
         if not self._read_in_multi:
-            return self._run("read", keys, [now, "1", *pkeys])  # type: ignore[no-any-return]
+            return self._run("read", keys, [now, "1"])  # type: ignore[no-any-return]
         script = self._scripts["read"]
         for attempt in range(2):
-            evalsha = ("EVALSHA", script.sha, len(keys), *keys, now, "0", *pkeys)
-            batch = [("MULTI",), evalsha, ("HGETALL", keys[1]), ("EXEC",)]
-            done = self._sent(self._batch, batch)[3]
+            evalsha = ("EVALSHA", script.sha, len(keys), *keys, now, "0")
+            batch = [("MULTI",), evalsha, ("HGETALL", keys[0]), ("HGETALL", keys[1]), ("EXEC",)]
+            done = self._sent(self._batch, batch)[4]
             if isinstance(done, redis.ResponseError):
                 raise _translate(done)
-            reply, wallets = done
-            if not isinstance(reply, Exception):
-                reply = list(reply)
-                reply[4] = wallets
-                return reply
-            if attempt or not isinstance(reply, redis.exceptions.NoScriptError):
-                raise _translate(reply) if isinstance(reply, redis.ResponseError) else reply
+            sums, profile, wallets = done
+            if not isinstance(sums, Exception):
+                return [*sums, profile, wallets]
+            if attempt or not isinstance(sums, redis.exceptions.NoScriptError):
+                raise _translate(sums) if isinstance(sums, redis.ResponseError) else sums
             # The server forgot the script (restart, fail-over): load it and read again.
             script.sha = self._call("script_load", script.script)
         raise AssertionError("unreachable")  # pragma: no cover
