@@ -4,9 +4,10 @@ hashes beside it) turned into the engine's member state and the store's snapshot
 
 Every authorisation and quote reads its member first, and the decision waits on this: the
 profile's fields (the limit counters of the current periods among them) and the wallets'
-buckets, as bytes.  ``WalletStore.snapshot`` does the same in Python (its reference, and the path for a
-reply that is not plain bytes): a dict of every profile field decoded, then picked from.
-Here the fields are compared as bytes and only the values the engine uses are decoded.
+buckets, as bytes.  ``WalletStore.snapshot_of`` does the same in Python (its reference,
+and the path for a reply that is not plain bytes): a dict of every profile field decoded,
+then picked from.  Here the fields are compared as bytes and only the values the engine
+uses are decoded.
 """
 
 import orjson
